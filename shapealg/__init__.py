@@ -1,0 +1,18 @@
+"""shapealg: exact shape, parameter and cost formulas for ONNX and torch models, in the input's size."""
+from .dims import ceildiv, evaluate, floordiv, symbol
+from .formulas import (batchnorm_params, conv_out, conv_params, conv_transpose_out, linear_params,
+                       pool_out)
+from .infer import InferResult, infer
+from .tensor import Constraint, ShapealgError
+
+__all__ = [
+    "analyze", "infer", "InferResult", "Constraint", "ShapealgError", "symbol", "evaluate", "floordiv",
+    "ceildiv", "conv_out", "pool_out", "conv_transpose_out", "conv_params", "linear_params", "batchnorm_params",
+]
+__version__ = "0.1.0"
+
+
+def analyze(model, **kw):
+    """Analyse a model (ONNX path or ModelProto): shapes, params, constraints, valid sizes, verdict."""
+    from .analysis import analyze as _analyze
+    return _analyze(model, **kw)

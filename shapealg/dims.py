@@ -1,0 +1,274 @@
+"""Dims: ``int | sympy.Expr`` (or ``None`` when unknown), and the arithmetic on them.
+
+This is the only module that makes symbols. Every helper keeps ints as ints, so a rule is
+written once and works on concrete and symbolic sizes alike; nested floors collapse with
+``floor((floor(y) + b) / d) == floor((y + b) / d)`` (b integer, d a positive integer), which
+makes equal formulas print equally whichever path produced them.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Iterable, Mapping, Optional, Union
+
+import sympy
+
+Dim = Union[int, sympy.Expr]
+MaybeDim = Optional[Dim]
+
+__all__ = [
+    "Dim", "MaybeDim", "symbol", "as_dim", "canon", "is_static", "floordiv", "ceildiv", "mod",
+    "truncdiv", "exactdiv", "prod", "evaluate", "dim_to_str", "parse_dim", "free_symbols",
+    "known_equal", "known_ge", "dmax", "dmin", "simplify_bool",
+]
+
+_ALLOWED_FUNCS = {
+    "floor": sympy.floor, "ceiling": sympy.ceiling, "ceil": sympy.ceiling, "Mod": sympy.Mod,
+    "Max": sympy.Max, "Min": sympy.Min, "Piecewise": sympy.Piecewise, "Eq": sympy.Eq,
+    "Ne": sympy.Ne, "And": sympy.And, "Or": sympy.Or, "Not": sympy.Not,
+}
+
+
+@lru_cache(maxsize=None)
+def symbol(name: str) -> sympy.Symbol:
+    """The one symbol for ``name``: a positive integer (sizes are >= 1)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"symbol name must be a non-empty string, got {name!r}")
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+def as_dim(x) -> MaybeDim:
+    """Normalise ints, numpy ints, integral sympy numbers; expressions stay expressions."""
+    if x is None:
+        return None
+    if isinstance(x, bool):
+        return int(x)
+    if isinstance(x, int):
+        return x
+    if isinstance(x, sympy.Basic):
+        if x.is_Integer:
+            return int(x)
+        if x.is_number and x.is_integer:
+            return int(x)
+        return x
+    try:
+        import numpy as np
+        if isinstance(x, np.integer):
+            return int(x)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
+    return sympy.sympify(x)
+
+
+@lru_cache(maxsize=65536)
+def _canon_expr(e: sympy.Expr) -> sympy.Expr:
+    return sympy.factor(sympy.expand(e))
+
+
+def canon(d: MaybeDim) -> MaybeDim:
+    """The canonical form of a dim: expanded, then factored over the rationals with floor / Mod terms as
+    generators, so ``32*(floor(H/2) - 2)*(floor(W/2) - 2)`` prints the same whichever path built it."""
+    d = as_dim(d)
+    if d is None or isinstance(d, int) or d.is_Symbol:
+        return d
+    try:
+        return as_dim(_canon_expr(d))
+    except (sympy.PolynomialError, TypeError, ValueError):  # pragma: no cover - exotic expressions stay as they are
+        return d
+
+
+def is_static(d: MaybeDim) -> bool:
+    return isinstance(d, int)
+
+
+def _split_floor(n: sympy.Expr):
+    """n == floor(y) + b with b integer-valued, or None."""
+    terms = sympy.Add.make_args(sympy.expand(n))
+    floors = [t for t in terms if isinstance(t, sympy.floor)]
+    if len(floors) != 1:
+        return None
+    rest = sympy.Add(*[t for t in terms if t is not floors[0]])
+    if rest != 0 and not rest.is_integer:
+        return None
+    return floors[0].args[0], rest
+
+
+def floordiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
+    """floor(n / d) for integer-valued n and positive d."""
+    if n is None or d is None:
+        return None
+    n, d = as_dim(n), as_dim(d)
+    if isinstance(n, int) and isinstance(d, int):
+        if d == 0:
+            raise ZeroDivisionError("floordiv by zero")
+        return n // d
+    if isinstance(d, int) and d == 1:
+        return n
+    if isinstance(d, int) and d > 0:
+        split = _split_floor(n)
+        if split is not None:  # floor((floor(y) + b) / d) == floor((y + b) / d)
+            y, b = split
+            return as_dim(sympy.floor(sympy.expand((y + b) / d)))
+    return as_dim(sympy.floor(sympy.expand(sympy.sympify(n) / d)))
+
+
+def ceildiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
+    """ceil(n / d); for a positive integer d, ceil(n/d) == floor((n + d - 1)/d) keeps one canonical form."""
+    if n is None or d is None:
+        return None
+    n, d = as_dim(n), as_dim(d)
+    if isinstance(d, int) and d > 0:
+        return floordiv(sympy.expand(n + d - 1) if not isinstance(n, int) else n + d - 1, d)
+    return as_dim(-floordiv(-sympy.sympify(n), d))
+
+
+def truncdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
+    """ONNX integer Div: truncation toward zero. Sizes are non-negative, so it is floor there."""
+    if n is None or d is None:
+        return None
+    n, d = as_dim(n), as_dim(d)
+    if isinstance(n, int) and isinstance(d, int):
+        q = abs(n) // abs(d)
+        return q if (n >= 0) == (d >= 0) else -q
+    if isinstance(d, int) and d < 0:
+        return as_dim(-truncdiv(n, -d))
+    return floordiv(n, d)
+
+
+def mod(n: MaybeDim, d: MaybeDim) -> MaybeDim:
+    if n is None or d is None:
+        return None
+    n, d = as_dim(n), as_dim(d)
+    if isinstance(n, int) and isinstance(d, int):
+        return n % d
+    return as_dim(sympy.Mod(n, d))
+
+
+def exactdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
+    """n / d where the caller requires d | n (Reshape's -1). Cancels when it can, else floor."""
+    if n is None or d is None:
+        return None
+    n, d = as_dim(n), as_dim(d)
+    if isinstance(n, int) and isinstance(d, int):
+        return n // d if d else None
+    q = sympy.cancel(sympy.sympify(n) / d)
+    num, den = sympy.fraction(sympy.together(q))
+    if den == 1 or (den.is_number and den == 1):
+        return as_dim(sympy.expand(q))
+    return floordiv(n, d)
+
+
+def prod(dims: Iterable[MaybeDim]) -> MaybeDim:
+    out: Dim = 1
+    for d in dims:
+        if d is None:
+            return None
+        out = out * d
+    return as_dim(sympy.expand(out)) if not isinstance(out, int) else out
+
+
+def dmax(a: MaybeDim, b: MaybeDim) -> MaybeDim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    return as_dim(sympy.Max(a, b))
+
+
+def dmin(a: MaybeDim, b: MaybeDim) -> MaybeDim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return min(a, b)
+    return as_dim(sympy.Min(a, b))
+
+
+def free_symbols(d) -> set:
+    return set(d.free_symbols) if isinstance(d, sympy.Basic) else set()
+
+
+def known_equal(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
+    """True / False when decidable for every size, None when it depends on the size."""
+    if a is None or b is None:
+        return None
+    diff = sympy.expand(sympy.sympify(a) - b)
+    if diff == 0:
+        return True
+    if diff.is_number:
+        return False
+    if diff.is_zero is False:
+        return False
+    return None
+
+
+def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
+    """a >= b for every size (True), for none (False), or undecided (None)."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a >= b
+    diff = sympy.expand(sympy.sympify(a) - b)
+    if diff.is_nonnegative:
+        return True
+    if diff.is_negative:
+        return False
+    return None
+
+
+def simplify_bool(c):
+    """Light simplification of a constraint (no expensive sympy.simplify)."""
+    if c is True or c is False:
+        return sympy.true if c else sympy.false
+    return c
+
+
+def evaluate(d: MaybeDim, env: Mapping) -> Optional[int]:
+    """Value of a dim at concrete sizes, e.g. ``evaluate(floor(H/2) - 2, {"H": 224}) == 110``."""
+    if d is None:
+        return None
+    if isinstance(d, int):
+        return d
+    subs = {(symbol(k) if isinstance(k, str) else k): v for k, v in env.items()}
+    v = d.xreplace({k: sympy.Integer(v) for k, v in subs.items()})
+    if not v.is_number:
+        raise ValueError(f"cannot evaluate {d}: symbols {sorted(map(str, v.free_symbols))} have no value")
+    return int(v)
+
+
+def dim_to_str(d: MaybeDim) -> Optional[str]:
+    if d is None:
+        return None
+    return str(d)
+
+
+def parse_dim(text: str, symbols: Iterable[str] = ()) -> Dim:
+    """Parse a user-given or dim_param string safely (no eval): ints, symbols, + - * /, floor..."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError("empty dim")
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text.isidentifier():
+        return symbol(text)
+    from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+    names = set(symbols)
+    import re
+    names |= {t for t in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text) if t not in _ALLOWED_FUNCS}
+    local = dict(_ALLOWED_FUNCS)
+    local.update({n: symbol(n) for n in names})
+    try:
+        expr = parse_expr(text, local_dict=local, global_dict={"Integer": sympy.Integer,
+                          "Symbol": sympy.Symbol, "Rational": sympy.Rational, "Float": sympy.Float},
+                          transformations=standard_transformations, evaluate=True)
+    except Exception as e:  # noqa: BLE001 - turned into a one-line error
+        raise ValueError(f"cannot parse dim {text!r}: {e}") from None
+    return as_dim(expr)
+
+
+def lcm_of(ints: Iterable[int]) -> int:
+    out = 1
+    for i in ints:
+        out = out * i // math.gcd(out, i)
+    return out

@@ -1,0 +1,191 @@
+"""Walk the graph once in topological order, call each node's rule, collect a frozen result.
+No printing, no runtime."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from . import rules as _rules  # noqa: F401  (registers every rule)
+from .dims import MaybeDim, as_dim, canon
+from .graph import Graph, read_graph
+from .rules.registry import NodeContext, RuleError, lookup
+from .tensor import UNKNOWN, Constraint, NodeResult, ShapealgError, Value, ValueInfo
+
+_FLOAT_TYPES = {1, 10, 11, 16}
+# inputs that hold state rather than trained weights (torch counts them as buffers)
+BUFFER_INPUTS = {"BatchNormalization": (3, 4)}
+
+
+@dataclass(frozen=True)
+class InferResult:
+    graph: Graph
+    values: Mapping[str, ValueInfo]
+    nodes: Tuple[NodeResult, ...]
+    constraints: Tuple[Constraint, ...]
+    warnings: Tuple[str, ...]
+
+    @property
+    def symbols(self) -> List[str]:
+        return self.graph.symbols
+
+    @property
+    def inputs(self) -> Dict[str, tuple]:
+        return {gi.name: gi.shape for gi in self.graph.inputs}
+
+    @property
+    def outputs(self) -> Dict[str, tuple]:
+        return {o: self.values[o].shape if o in self.values else None for o in self.graph.outputs}
+
+    @property
+    def total_params(self) -> int:
+        """Trainable weights: every floating-point initializer a node consumes, each counted once."""
+        seen = {}
+        for n in self.nodes:
+            for name in n.param_inputs:
+                seen[name] = self.graph.initializers[name].numel
+        return sum(seen.values())
+
+    @property
+    def total_buffers(self) -> int:
+        seen = {}
+        for n in self.nodes:
+            for i in BUFFER_INPUTS.get(n.op_type, ()):
+                if i < len(n.inputs) and n.inputs[i] in self.graph.initializers:
+                    seen[n.inputs[i]] = self.graph.initializers[n.inputs[i]].numel
+        return sum(seen.values())
+
+    @property
+    def total_macs(self) -> MaybeDim:
+        import sympy
+        tot = 0
+        for n in self.nodes:
+            if n.macs is not None:
+                tot = tot + n.macs
+        return as_dim(sympy.expand(tot)) if not isinstance(tot, int) else tot
+
+    @property
+    def unsupported(self) -> List[NodeResult]:
+        return [n for n in self.nodes if not n.supported]
+
+    def node(self, name: str) -> NodeResult:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def shape(self, value_name: str):
+        return self.values[value_name].shape
+
+
+@lru_cache(maxsize=None)
+def _rule_params(fn) -> Tuple[Optional[set], int, bool]:
+    sig = inspect.signature(fn)
+    kw = {p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY}
+    var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    pos = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+    required = sum(1 for p in pos if p.default is p.empty)
+    var_pos = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+    return (None if var_kw else kw), (10 ** 6 if var_pos else len(pos)), required
+
+
+def _as_outputs(out, n: int) -> List[Value]:
+    if out is None:
+        outs: List[Value] = []
+    elif isinstance(out, Value):
+        outs = [out]
+    else:
+        outs = list(out)
+    outs = [o if isinstance(o, Value) else UNKNOWN for o in outs]
+    return (outs + [UNKNOWN] * n)[:n]
+
+
+def _canon(v: Value) -> Value:
+    if v.shape is None:
+        return v
+    return Value(tuple(canon(d) for d in v.shape), v.dtype, v.value, v.is_initializer)
+
+
+def infer_graph(graph: Graph) -> InferResult:
+    env: Dict[str, Value] = {}
+    producer: Dict[str, Optional[str]] = {}
+    for gi in graph.inputs:
+        env[gi.name] = Value(gi.shape, gi.dtype)
+        producer[gi.name] = None
+    for name, init in graph.initializers.items():
+        env.setdefault(name, Value(init.dims, init.dtype, init.value, is_initializer=True))
+    results: List[NodeResult] = []
+    constraints: List[Constraint] = []
+    warnings: List[str] = []
+    for node in graph.nodes:
+        opset = graph.opset(node.domain)
+        ctx = NodeContext(node.name, node.op_type, opset, len(node.outputs))
+        ins: List[Optional[Value]] = []
+        missing = [x for x in node.inputs if x and x not in env]
+        for x in node.inputs:
+            ins.append(env.get(x, UNKNOWN) if x else None)
+        rule = lookup(node.domain, node.op_type, opset)
+        supported = rule is not None
+        outs: List[Value]
+        if missing:
+            ctx.warn(f"node {node.name!r} (op {node.op_type}): input {missing[0]!r} is produced by no node and is "
+                     f"not a graph input or initializer; outputs unknown")
+            outs = _as_outputs(None, len(node.outputs))
+        elif rule is None:
+            dom = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
+            ctx.warn(f"node {node.name!r}: no shape rule for op {dom}{node.op_type} (opset {opset}); outputs unknown")
+            outs = _as_outputs(None, len(node.outputs))
+        else:
+            outs = _call_rule(rule, ctx, node, ins)
+        outs = [_canon(o) for o in outs]
+        for name, v in zip(node.outputs, outs):
+            if name:
+                env[name] = v
+                producer[name] = node.name
+        buf_idx = BUFFER_INPUTS.get(node.op_type, ())
+        param_inputs = tuple(x for i, x in enumerate(node.inputs)
+                             if x in graph.initializers and graph.initializers[x].dtype in _FLOAT_TYPES
+                             and i not in buf_idx)
+        buffers = sum(graph.initializers[x].numel for i, x in enumerate(node.inputs)
+                      if i in buf_idx and x in graph.initializers)
+        params = sum(graph.initializers[x].numel for x in dict.fromkeys(param_inputs))
+        results.append(NodeResult(node.name, node.op_type, node.domain, node.inputs, node.outputs, params, buffers,
+                                  param_inputs, ctx.macs, tuple(ctx.warnings), supported, node.scope))
+        constraints.extend(ctx.constraints)
+        warnings.extend(ctx.warnings)
+    values: Dict[str, ValueInfo] = {}
+    for gi in graph.inputs:
+        values[gi.name] = ValueInfo(gi.name, gi.shape, gi.dtype, None)
+    for node in graph.nodes:
+        for o in node.outputs:
+            if o:
+                v = env[o]
+                values[o] = ValueInfo(o, v.shape, v.dtype, producer[o])
+    return InferResult(graph, values, tuple(results), tuple(constraints), tuple(warnings))
+
+
+def _call_rule(rule, ctx: NodeContext, node, ins: List[Optional[Value]]) -> List[Value]:
+    kw_ok, max_pos, required = _rule_params(rule)
+    attrs = {k: v for k, v in node.attrs.items() if kw_ok is None or k in kw_ok}
+    args = list(ins[:max_pos])
+    # an input whose shape is unknown makes the outputs unknown, without a second warning
+    if any(a is not None and a.shape is None for a in args[:max(required, 1)]) and not getattr(rule, "accepts_unknown", False):
+        return _as_outputs(None, len(node.outputs))
+    while len(args) < required:
+        args.append(None)
+    try:
+        return _as_outputs(rule(ctx, *args, **attrs), len(node.outputs))
+    except RuleError as e:
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): {e}; outputs unknown")
+    except ShapealgError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, AttributeError, OverflowError) as e:
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): cannot infer shapes ({type(e).__name__}: {e}); outputs unknown")
+    return _as_outputs(None, len(node.outputs))
+
+
+def infer(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True) -> InferResult:
+    """Shape formulas for every value of ``model`` (a path or an onnx.ModelProto)."""
+    graph = model if isinstance(model, Graph) else read_graph(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
+    return infer_graph(graph)

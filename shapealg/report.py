@@ -1,0 +1,141 @@
+"""Tables, JSON and Markdown from result objects. Computes nothing: every number comes from the analysis."""
+from __future__ import annotations
+
+import json
+from typing import List, Optional, Sequence
+
+from onnx import TensorProto
+
+from .dims import MaybeDim
+
+_DTYPES = {v: k.lower() for k, v in TensorProto.DataType.items()}
+
+
+def dim_json(d: MaybeDim):
+    if d is None:
+        return None
+    return d if isinstance(d, int) else str(d)
+
+
+def shape_json(shape):
+    return None if shape is None else [dim_json(d) for d in shape]
+
+
+def shape_str(shape) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _fmt_int(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else ("?" if n is None else str(n))
+
+
+def to_json(a) -> dict:
+    """The public report (DESIGN.md): symbols, inputs, values, nodes, constraints, valid_if, verdict."""
+    r = a.result
+    g = r.graph
+    dom = a.domain
+    return {
+        "model": g.path,
+        "symbols": list(r.symbols),
+        "inputs": {gi.name: shape_json(gi.shape) for gi in g.inputs},
+        "outputs": {o: shape_json(r.values[o].shape) if o in r.values else None for o in g.outputs},
+        "values": {name: {"shape": shape_json(v.shape), "dtype": _DTYPES.get(v.dtype, "undefined"),
+                          "producer": v.producer} for name, v in r.values.items()},
+        "nodes": [{"name": n.name, "op_type": n.op_type, "domain": n.domain, "inputs": list(n.inputs),
+                   "outputs": list(n.outputs), "params": n.params, "buffers": n.buffers, "macs": dim_json(n.macs),
+                   "supported": n.supported, "warnings": list(n.warnings)} for n in r.nodes],
+        "totals": {"params": r.total_params, "buffers": r.total_buffers, "macs": dim_json(r.total_macs)},
+        "constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition), "reason": c.reason}
+                        for c in r.constraints],
+        "valid_if": str(dom.valid_if),
+        "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
+        "domain": dom.to_json(),
+        "warnings": list(r.warnings),
+    }
+
+
+def _breaking_node(dom) -> Optional[str]:
+    c = dom.breaking_constraint
+    return None if c is None else c.node
+
+
+def dumps(a) -> str:
+    return json.dumps(to_json(a), indent=2)
+
+
+def _rows(a) -> List[Sequence[str]]:
+    r = a.result
+    rows = []
+    for n in r.nodes:
+        shapes = "; ".join(shape_str(r.values[o].shape) for o in n.outputs if o and o in r.values)
+        params = _fmt_int(n.params) if n.params else ""
+        if n.buffers:
+            params = (params + " " if params else "") + f"(+{_fmt_int(n.buffers)} buf)"
+        macs = "n/a" if n.macs is None else ("" if n.macs == 0 else _fmt_int(n.macs))
+        op = n.op_type if n.supported else n.op_type + " (no rule)"
+        rows.append((n.name, op, shapes, params, macs))
+    return rows
+
+
+def _table(header: Sequence[str], rows: List[Sequence[str]], right: Sequence[int] = ()) -> List[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    def line(cells):
+        return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w)) for i, (c, w) in
+                         enumerate(zip(cells, widths))).rstrip()
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows]
+    return out
+
+
+def format_table(a) -> str:
+    r = a.result
+    g = r.graph
+    lines = [f"model: {g.path}"]
+    for gi in g.inputs:
+        lines.append(f"input {gi.name}: {shape_str(gi.shape)}")
+    lines.append("")
+    lines += _table(("node", "op", "output shape", "params", "MACs"), _rows(a), right=(3,))
+    lines.append("")
+    lines.append(f"total params: {_fmt_int(r.total_params)}" +
+                 (f"  (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else ""))
+    lines.append(f"total MACs:   {_fmt_int(r.total_macs)}")
+    lines += _verdict_lines(a)
+    if r.warnings:
+        lines.append("")
+        lines += [f"warning: {w}" for w in r.warnings]
+    return "\n".join(lines)
+
+
+def _verdict_lines(a) -> List[str]:
+    dom = a.domain
+    out = ["", f"verdict: {dom.verdict} - {dom.summary}"]
+    if str(dom.valid_if) != "True":
+        out.append(f"valid if: {dom.valid_if}")
+    c = dom.breaking_constraint
+    if c is not None:
+        out.append(f"breaks at: {c.node} ({c.op_type}): {c.reason}")
+    if getattr(dom, "method", None):
+        out.append(f"method: {dom.method}")
+    return out
+
+
+def to_markdown(a) -> str:
+    r = a.result
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = [f"**{r.graph.path}** - inputs: " + ", ".join(f"`{gi.name}` {shape_str(gi.shape)}" for gi in r.graph.inputs),
+             "", "| node | op | output shape | params | MACs |", "|---|---|---|---:|---|"]
+    for row in _rows(a):
+        lines.append("| " + " | ".join(esc(c) if i in (0, 1) else f"`{esc(c)}`" if c and i in (2, 4) else esc(c)
+                                       for i, c in enumerate(row)) + " |")
+    lines.append(f"| **total** | | | **{_fmt_int(r.total_params)}** | `{_fmt_int(r.total_macs)}` |")
+    lines += ["", f"**verdict: {a.domain.verdict}** - {esc(a.domain.summary)}"]
+    if str(a.domain.valid_if) != "True":
+        lines.append(f"\nvalid if: `{a.domain.valid_if}`")
+    c = a.domain.breaking_constraint
+    if c is not None:
+        lines.append(f"\nbreaks at `{c.node}` ({c.op_type}): {esc(c.reason)}")
+    if r.warnings:
+        lines += [""] + [f"- warning: {esc(w)}" for w in r.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Helpers shared by the rules: axes, broadcasting (with its constraint), reading small constant inputs."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import sympy
+
+from ..dims import MaybeDim, as_dim, known_equal
+from ..tensor import Value
+from .registry import NodeContext, RuleError
+
+
+def norm_axis(axis: int, rank: int) -> int:
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < max(rank, 1):
+        raise RuleError(f"axis {axis} out of range for rank {rank}")
+    return a
+
+
+def const_ints(v: Optional[Value], what: str) -> Optional[List[int]]:
+    """Contents of a constant int input (axes, pads...) or None when absent; error when not constant."""
+    if v is None:
+        return None
+    if v.value is None:
+        raise RuleError(f"{what} is not a constant")
+    out = []
+    for x in v.value:
+        x = as_dim(x)
+        if not isinstance(x, int):
+            raise RuleError(f"{what} is not a constant ({x})")
+        out.append(x)
+    return out
+
+
+def broadcast_dim(ctx: NodeContext, a: MaybeDim, b: MaybeDim, where: str) -> MaybeDim:
+    """numpy broadcasting of one dim pair; states the 'equal or 1' constraint when undecided."""
+    if a is None or b is None:
+        if a == 1:
+            return b
+        if b == 1:
+            return a
+        return a if a is not None else b
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    eq = known_equal(a, b)
+    if eq is True:
+        return a
+    if isinstance(a, int) and isinstance(b, int):
+        ctx.require(False, f"{where}: cannot broadcast {a} with {b}")
+        return a
+    sa, sb = sympy.sympify(a), sympy.sympify(b)
+    ctx.require(sympy.Or(sympy.Eq(sa, sb), sympy.Eq(sa, 1), sympy.Eq(sb, 1)),
+                f"{where}: dims {a} and {b} must be equal or 1 to broadcast")
+    return as_dim(sympy.Max(sa, sb))
+
+
+def broadcast_shapes(ctx: NodeContext, shapes: Sequence[Optional[Tuple[MaybeDim, ...]]]) -> Optional[Tuple[MaybeDim, ...]]:
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out: List[MaybeDim] = [1] * rank
+    for s in shapes:
+        padded = [1] * (rank - len(s)) + list(s)
+        for i, d in enumerate(padded):
+            out[i] = broadcast_dim(ctx, out[i], d, f"broadcast axis {i - rank}")
+    return tuple(out)
+
+
+def broadcast_values(values: Sequence[Tuple], shapes: Sequence[Tuple], out_shape: Tuple) -> Optional[List[Tuple]]:
+    """Expand the flattened contents of small constant tensors to the broadcast shape."""
+    if any(not isinstance(d, int) for d in out_shape):
+        return None
+    total = 1
+    for d in out_shape:
+        total *= d
+    if total > 4096:
+        return None
+    res = []
+    for val, shp in zip(values, shapes):
+        shp = [1] * (len(out_shape) - len(shp)) + list(shp)
+        if any(not isinstance(d, int) for d in shp):
+            return None
+        strides = [0] * len(shp)
+        acc = 1
+        for i in range(len(shp) - 1, -1, -1):
+            strides[i] = acc if shp[i] != 1 else 0
+            acc *= shp[i]
+        out = []
+        for flat in range(total):
+            rem, idx = flat, 0
+            for i in range(len(out_shape) - 1, -1, -1):
+                coord = rem % out_shape[i]
+                rem //= out_shape[i]
+                idx += coord * strides[i]
+            out.append(val[idx])
+        res.append(tuple(out))
+    return res
+
+
+def spatial_list(attr, n: int, default: int) -> List[int]:
+    if attr is None:
+        return [default] * n
+    attr = list(attr)
+    if len(attr) != n:
+        raise RuleError(f"expected {n} values, got {attr}")
+    return attr

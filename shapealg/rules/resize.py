@@ -1,0 +1,69 @@
+"""Resize / Upsample: output = floor(input * scale) per axis, or the given sizes."""
+from __future__ import annotations
+
+from typing import Optional
+
+import sympy
+
+from ..dims import as_dim, floordiv
+from ..tensor import Value
+from ._util import norm_axis
+from .registry import NodeContext, RuleError, register
+
+
+def _scaled(d, s: float):
+    """floor(d * s), exact for rational scales such as 2.0 or 0.5."""
+    if d is None:
+        return None
+    frac = sympy.nsimplify(s, rational=True)
+    if isinstance(d, int):
+        return int(sympy.floor(d * frac))
+    p, q = frac.as_numer_denom()
+    return floordiv(as_dim(sympy.expand(d * p)), int(q))
+
+
+@register("Resize", since=11)
+def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Optional[Value] = None,
+           sizes: Optional[Value] = None, *, axes=None, keep_aspect_ratio_policy="stretch", **_):
+    r = len(x.shape)
+    ax = [norm_axis(a, r) for a in axes] if axes is not None else list(range(r))
+    out = list(x.shape)
+    if sizes is not None and sizes.shape != (0,):
+        if sizes.value is None:
+            for a in ax:
+                out[a] = None
+            ctx.warn(f"node {ctx.node!r} (op Resize): output sizes are computed at run time and could not be "
+                     f"derived; resized dims unknown")
+            return Value(tuple(out), x.dtype)
+        vals = [as_dim(v) for v in sizes.value]
+        if keep_aspect_ratio_policy != "stretch":
+            raise RuleError(f"keep_aspect_ratio_policy={keep_aspect_ratio_policy} is not modelled")
+        for a, v in zip(ax, vals):
+            out[a] = v
+    elif scales is not None and scales.shape != (0,):
+        if scales.value is None:
+            raise RuleError("scales are not constant")
+        for a, s in zip(ax, scales.value):
+            if isinstance(s, float) or isinstance(s, int):
+                out[a] = _scaled(x.shape[a], float(s))
+            else:
+                raise RuleError("symbolic scales")
+    else:
+        raise RuleError("neither scales nor sizes given")
+    for a in ax:
+        ctx.require_positive(out[a], f"resized axis {a}")
+    return Value(tuple(out), x.dtype)
+
+
+@register("Resize", "Upsample", until=10)
+def upsample(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, *, scales=None, **_):
+    sc = list(scales) if scales is not None else (list(scales_in.value) if scales_in is not None and
+                                                   scales_in.value is not None else None)
+    if sc is None:
+        raise RuleError("scales unknown")
+    return Value(tuple(_scaled(d, float(s)) for d, s in zip(x.shape, sc)), x.dtype)
+
+
+@register("Upsample", since=11)
+def upsample_late(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, **kw):
+    return upsample(ctx, x, scales_in, **kw)

@@ -1,0 +1,415 @@
+"""Ops that move dims around: Shape / Size / Constant, Reshape / Flatten, Transpose, Concat, Split,
+Squeeze / Unsqueeze, Gather, Slice, Pad, Expand, Tile, ConstantOfShape, Range."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import sympy
+
+from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
+from ..graph import tensor_value
+from ..tensor import Value
+from ._util import broadcast_shapes, const_ints, norm_axis
+from .registry import NodeContext, RuleError, register
+
+INT64 = 7
+BIG = 2 ** 62  # Slice ends like INT64_MAX
+
+
+def _vec(values: Sequence) -> Value:
+    return Value((len(values),), INT64, tuple(as_dim(v) for v in values))
+
+
+def _dims_of(v: Optional[Value], what: str) -> Optional[List[MaybeDim]]:
+    """Contents of a shape-like input as Dims; None when not known statically."""
+    if v is None or v.value is None:
+        return None
+    out = []
+    for x in v.value:
+        if isinstance(x, float):
+            if not x.is_integer():
+                raise RuleError(f"{what} holds a non-integer {x}")
+            x = int(x)
+        out.append(as_dim(x))
+    return out
+
+
+@register("Constant")
+def constant(ctx: NodeContext, *, value=None, value_int=None, value_ints=None, value_float=None, value_floats=None,
+             sparse_value=None, **_):
+    if value is not None:
+        return Value(tuple(int(d) for d in value.dims), int(value.data_type), tensor_value(value))
+    if value_int is not None:
+        return Value((), INT64, (value_int,))
+    if value_ints is not None:
+        return Value((len(value_ints),), INT64, tuple(value_ints))
+    if value_float is not None:
+        return Value((), 1, (value_float,))
+    if value_floats is not None:
+        return Value((len(value_floats),), 1, tuple(value_floats))
+    raise RuleError("Constant without a supported value attribute")
+
+
+@register("Shape")
+def shape(ctx: NodeContext, x: Value, *, start=0, end=None):
+    r = len(x.shape)
+    s = max(0, min(r, start + r if start < 0 else start))
+    e = r if end is None else max(0, min(r, end + r if end < 0 else end))
+    dims = x.shape[s:e]
+    if any(d is None for d in dims):
+        return Value((max(e - s, 0),), INT64)
+    return _vec(dims)
+
+
+@register("Size")
+def size(ctx: NodeContext, x: Value):
+    n = x.numel
+    return Value((), INT64, None if n is None else (n,))
+
+
+@register("Flatten")
+def flatten(ctx: NodeContext, x: Value, *, axis=1):
+    r = len(x.shape)
+    a = axis + r if axis < 0 else axis
+    if not 0 <= a <= r:
+        raise RuleError(f"axis {axis} out of range for rank {r}")
+    return Value((prod(x.shape[:a]), prod(x.shape[a:])), x.dtype, x.value)
+
+
+@register("Reshape")
+def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allowzero=0, shape=None):
+    tgt = _dims_of(target, "the target shape") if target is not None else list(shape or [])
+    if tgt is None:
+        if target is not None and target.shape is not None and isinstance(target.shape[0], int):
+            ctx.warn(f"node {ctx.node!r} (op Reshape): target shape is computed at run time and could not be "
+                     f"derived; output dims unknown")
+            return Value((None,) * target.shape[0], x.dtype)
+        raise RuleError("target shape unknown")
+    out: List[MaybeDim] = []
+    infer_at = None
+    for i, d in enumerate(tgt):
+        if isinstance(d, int) and d == 0 and not allowzero:
+            if i >= len(x.shape):
+                raise RuleError(f"target dim {i} is 0 (copy) but the input has rank {len(x.shape)}")
+            out.append(x.shape[i])
+        elif isinstance(d, int) and d == -1:
+            if infer_at is not None:
+                raise RuleError("more than one -1 in the target shape")
+            infer_at = i
+            out.append(None)
+        else:
+            out.append(d)
+    total = x.numel
+    if infer_at is not None:
+        known = prod([d for i, d in enumerate(out) if i != infer_at])
+        if total is not None and known is not None:
+            r = mod(total, known) if known != 0 else 0
+            if r != 0:
+                ctx.require(sympy.Eq(sympy.sympify(r), 0) if not isinstance(r, int) else False,
+                            f"{total} elements cannot be reshaped to {_fmt(out)}: not divisible by {known}")
+            out[infer_at] = exactdiv(total, known) if known != 0 else 0
+            ctx.require_positive(out[infer_at], f"the inferred (-1) dim {infer_at}")
+    elif total is not None:
+        ctx.require_equal(total, prod(out), f"element count {total} must equal the target shape's "
+                                            f"{prod(out)} ({_fmt(out)})")
+    return Value(tuple(out), x.dtype, x.value)
+
+
+def _fmt(dims) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+@register("Transpose")
+def transpose(ctx: NodeContext, x: Value, *, perm=None):
+    r = len(x.shape)
+    perm = list(range(r - 1, -1, -1)) if perm is None else list(perm)
+    if sorted(perm) != list(range(r)):
+        raise RuleError(f"perm {perm} is not a permutation of rank {r}")
+    return Value(tuple(x.shape[p] for p in perm), x.dtype)
+
+
+@register("Concat")
+def concat(ctx: NodeContext, *xs: Value, axis=0):
+    xs = [x for x in xs if x is not None]
+    if any(x.shape is None for x in xs):
+        return Value(None, xs[0].dtype)
+    r = len(xs[0].shape)
+    a = norm_axis(axis, r)
+    for x in xs[1:]:
+        if len(x.shape) != r:
+            raise RuleError(f"inputs have ranks {r} and {len(x.shape)}")
+    out = list(xs[0].shape)
+    for i in range(r):
+        if i == a:
+            continue
+        for j, x in enumerate(xs[1:], 1):
+            d0, d = out[i], x.shape[i]
+            if d0 is None:
+                out[i] = d
+            elif d is not None:
+                ctx.require_equal(d0, d, f"axis {i} of input {j} is {d}, input 0 has {d0} (concat on axis {a})")
+    total = 0
+    for x in xs:
+        total = None if total is None or x.shape[a] is None else total + x.shape[a]
+    out[a] = as_dim(total) if total is not None else None
+    val = None
+    if r == 1 and all(x.value is not None for x in xs):
+        val = tuple(v for x in xs for v in x.value)
+    return Value(tuple(out), xs[0].dtype, val)
+
+
+@register("Split")
+def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=0, split=None, num_outputs=None):
+    a = norm_axis(axis, len(x.shape))
+    d = x.shape[a]
+    sizes = _dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
+    n = num_outputs or (len(sizes) if sizes else ctx.n_outputs)
+    if sizes is None:
+        if d is None:
+            return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * n
+        chunk = ceildiv(d, n)
+        if num_outputs is None:  # legacy equal split: must divide evenly
+            r = mod(d, n)
+            if r != 0:
+                ctx.require(sympy.Eq(sympy.sympify(r), 0) if not isinstance(r, int) else False,
+                            f"axis {a} of size {d} must split evenly into {n}")
+            sizes = [exactdiv(d, n)] * n
+        else:
+            sizes = [chunk] * (n - 1) + [d - chunk * (n - 1)]
+            ctx.require_positive(sizes[-1], f"the last of {n} splits of axis {a}")
+    elif d is not None:
+        ctx.require_equal(d, sum(sizes), f"split sizes {sizes} must sum to axis {a}'s {d}")
+    return [Value(x.shape[:a] + (s,) + x.shape[a + 1:], x.dtype) for s in sizes]
+
+
+def _axes(ctx: NodeContext, axes_in: Optional[Value], axes_attr) -> Optional[List[int]]:
+    if axes_in is not None:
+        return const_ints(axes_in, "axes")
+    return None if axes_attr is None else list(axes_attr)
+
+
+@register("Squeeze")
+def squeeze(ctx: NodeContext, x: Value, axes_in: Optional[Value] = None, *, axes=None):
+    ax = _axes(ctx, axes_in, axes)
+    r = len(x.shape)
+    if ax is None:
+        if any(not isinstance(d, int) for d in x.shape):
+            raise RuleError("Squeeze without axes on symbolic dims")
+        ax = [i for i, d in enumerate(x.shape) if d == 1]
+    ax = sorted({norm_axis(a, r) for a in ax})
+    for a in ax:
+        d = x.shape[a]
+        if d is not None and d != 1:
+            ctx.require_equal(d, 1, f"squeezed axis {a} has size {d}, must be 1")
+    return Value(tuple(d for i, d in enumerate(x.shape) if i not in ax), x.dtype, x.value)
+
+
+@register("Unsqueeze")
+def unsqueeze(ctx: NodeContext, x: Value, axes_in: Optional[Value] = None, *, axes=None):
+    ax = _axes(ctx, axes_in, axes)
+    if ax is None:
+        raise RuleError("axes missing")
+    r = len(x.shape) + len(ax)
+    ax = sorted(norm_axis(a, r) for a in ax)
+    out = list(x.shape)
+    for a in ax:
+        out.insert(a, 1)
+    return Value(tuple(out), x.dtype, x.value)
+
+
+@register("Gather")
+def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
+    r = len(data.shape)
+    a = norm_axis(axis, r)
+    out = data.shape[:a] + indices.shape + data.shape[a + 1:]
+    d = data.shape[a]
+    idx = indices.value
+    if idx is not None and d is not None:
+        lo, hi = min(idx, default=0), max(idx, default=0)
+        if isinstance(lo, int) and isinstance(hi, int):
+            if hi >= 0:
+                _index_within(ctx, hi + 1, d, f"index {hi} on axis {a} of size {d}")
+            if lo < 0:
+                _index_within(ctx, -lo, d, f"index {lo} on axis {a} of size {d}")
+    val = None
+    if data.value is not None and idx is not None and r == 1:
+        n = data.shape[0]
+        if isinstance(n, int):
+            try:
+                val = tuple(data.value[i + n if i < 0 else i] for i in idx)
+            except (IndexError, TypeError):
+                val = None
+    return Value(out, data.dtype, val)
+
+
+def _index_within(ctx: NodeContext, need: MaybeDim, size: MaybeDim, what: str) -> None:
+    ok = known_ge(size, need)
+    if ok is True:
+        return
+    if ok is False:
+        ctx.require(False, f"{what} is out of range")
+        return
+    ctx.require(sympy.Ge(sympy.sympify(size), need), f"{what} must be within the axis")
+
+
+def _clamp(v: MaybeDim, lo: MaybeDim, hi: MaybeDim) -> MaybeDim:
+    if known_ge(v, hi) is True:
+        return hi
+    if known_ge(lo, v) is True:
+        return lo
+    if known_ge(v, lo) is True:
+        return dmin(v, hi)
+    return dmax(lo, dmin(v, hi))
+
+
+def slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
+    """Length and clamped start of x[start:end:step] along an axis of size d (ONNX Slice semantics)."""
+    if d is None or start is None or end is None:
+        return None, None
+    if isinstance(start, int) and start < 0:
+        start = start + d
+    if isinstance(end, int) and end < 0:
+        end = end + d
+    if isinstance(end, int) and end >= BIG // 2:
+        end = d if step > 0 else d - 1
+    if isinstance(end, int) and end <= -(BIG // 2):
+        end = -1
+    if step > 0:
+        s, e = _clamp(start, 0, d), _clamp(end, 0, d)
+        n = ceildiv(e - s, step)
+    else:
+        s, e = _clamp(start, 0, d - 1), _clamp(end, -1, d - 1)
+        n = ceildiv(s - e, -step)
+    if known_ge(n, 0) is not True:
+        n = dmax(n, 0)
+    return as_dim(n), s
+
+
+@register("Slice", since=10)
+def slice_(ctx: NodeContext, x: Value, starts: Value, ends: Value, axes: Optional[Value] = None,
+           steps: Optional[Value] = None):
+    st = _dims_of(starts, "starts")
+    en = _dims_of(ends, "ends")
+    ax = const_ints(axes, "axes") if axes is not None else None
+    sp = const_ints(steps, "steps") if steps is not None else None
+    return _slice(ctx, x, st, en, ax, sp, starts)
+
+
+@register("Slice", until=9)
+def slice_v1(ctx: NodeContext, x: Value, *, starts=None, ends=None, axes=None):
+    return _slice(ctx, x, list(starts), list(ends), axes, None, None)
+
+
+def _slice(ctx, x: Value, st, en, ax, sp, starts: Optional[Value]):
+    r = len(x.shape)
+    if st is None or en is None:
+        if ax is not None:
+            out = list(x.shape)
+            for a in ax:
+                out[norm_axis(a, r)] = None
+            ctx.warn(f"node {ctx.node!r} (op Slice): starts / ends are computed at run time and could not be "
+                     f"derived; sliced dims unknown")
+            return Value(tuple(out), x.dtype)
+        raise RuleError("starts / ends unknown")
+    ax = list(range(len(st))) if ax is None else ax
+    sp = [1] * len(st) if sp is None else sp
+    out = list(x.shape)
+    val = x.value
+    for a, s, e, step in zip(ax, st, en, sp):
+        if step == 0:
+            ctx.require(False, "slice step is 0")
+            continue
+        a = norm_axis(a, r)
+        n, s0 = slice_len(x.shape[a], s, e, step)
+        out[a] = n
+        if val is not None and r == 1 and isinstance(n, int) and isinstance(s0, int):
+            val = tuple(val[s0 + i * step] for i in range(n))
+        elif r != 1:
+            val = None
+    if val is not None and (r != 1 or not isinstance(out[0], int)):
+        val = None
+    return Value(tuple(out), x.dtype, val)
+
+
+@register("Pad")
+def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Optional[Value] = None,
+        axes_in: Optional[Value] = None, *, mode="constant", pads=None, **_):
+    r = len(x.shape)
+    p = _dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
+    ax = const_ints(axes_in, "axes") if axes_in is not None else list(range(r))
+    if p is None:
+        return Value(tuple(d if i not in ax else None for i, d in enumerate(x.shape)), x.dtype)
+    ax = [norm_axis(a, r) for a in ax]
+    k = len(ax)
+    if len(p) != 2 * k:
+        raise RuleError(f"{len(p)} pads for {k} axes")
+    out = list(x.shape)
+    for j, a in enumerate(ax):
+        if out[a] is None:
+            continue
+        out[a] = as_dim(out[a] + p[j] + p[j + k])
+        if mode in ("reflect",) and not (p[j] == 0 and p[j + k] == 0):
+            ctx.require(sympy.Gt(sympy.sympify(x.shape[a]), dmax(p[j], p[j + k])) if not isinstance(
+                x.shape[a], int) else x.shape[a] > max(p[j], p[j + k]), f"reflect pad {max(p[j], p[j + k])} "
+                f"needs axis {a} longer than the pad")
+        if not (isinstance(p[j], int) and p[j] >= 0 and isinstance(p[j + k], int) and p[j + k] >= 0):
+            ctx.require_positive(out[a], f"padded axis {a}")
+    return Value(tuple(out), x.dtype)
+
+
+@register("Expand")
+def expand(ctx: NodeContext, x: Value, shape_in: Value):
+    tgt = _dims_of(shape_in, "shape")
+    if tgt is None:
+        n = shape_in.shape[0] if shape_in.shape else None
+        if isinstance(n, int):
+            return Value((None,) * max(n, len(x.shape)), x.dtype)
+        raise RuleError("target shape unknown")
+    out = broadcast_shapes(ctx, [x.shape, tuple(tgt)])
+    val = None
+    if x.value is not None and len(x.value) == 1 and out is not None and len(out) == 1 and isinstance(out[0], int):
+        val = x.value * out[0]
+    return Value(out, x.dtype, val)
+
+
+@register("Tile")
+def tile(ctx: NodeContext, x: Value, repeats: Value):
+    rep = _dims_of(repeats, "repeats")
+    if rep is None:
+        return Value((None,) * len(x.shape), x.dtype)
+    if len(rep) != len(x.shape):
+        raise RuleError(f"{len(rep)} repeats for rank {len(x.shape)}")
+    return Value(tuple(None if d is None else as_dim(d * k) for d, k in zip(x.shape, rep)), x.dtype)
+
+
+@register("ConstantOfShape")
+def constant_of_shape(ctx: NodeContext, shape_in: Value, *, value=None):
+    dims = _dims_of(shape_in, "shape")
+    dtype = int(value.data_type) if value is not None else 1
+    if dims is None:
+        n = shape_in.shape[0] if shape_in.shape else None
+        return Value((None,) * n if isinstance(n, int) else None, dtype)
+    fill = tensor_value(value) if value is not None else (0.0,)
+    val = None
+    if all(isinstance(d, int) for d in dims) and prod(dims) <= 4096 and fill:
+        val = fill * prod(dims)
+    return Value(tuple(dims), dtype, val)
+
+
+@register("Range")
+def range_(ctx: NodeContext, start: Value, limit: Value, delta: Value):
+    if start.value is None or limit.value is None or delta.value is None:
+        return Value((None,), start.dtype)
+    s, l, d = start.value[0], limit.value[0], delta.value[0]
+    if isinstance(d, (int, float)) and d == 0:
+        raise RuleError("delta is 0")
+    n = ceildiv(as_dim(l - s), d) if isinstance(d, int) and not isinstance(s, float) and not isinstance(l, float) \
+        else as_dim(sympy.ceiling(sympy.sympify(l - s) / d))
+    if known_ge(n, 0) is not True:
+        n = dmax(n, 0)
+    val = tuple(s + i * d for i in range(n)) if isinstance(n, int) and n <= 4096 else None
+    return Value((as_dim(n),), start.dtype, val)
+
+
+def _equal_dims(a, b) -> bool:
+    return known_equal(a, b) is True

@@ -1,0 +1,74 @@
+"""Concrete sizes given by a user (``448x448``, ``H=448,W=320``) as environments for the symbols,
+and the per-size verdict that ``shapealg check`` reports."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .tensor import Constraint, ShapealgError
+
+
+def spatial_symbols(analysis) -> List[str]:
+    """The symbols a ``448x448`` size fills: the symbolic trailing dims of the first image-like input."""
+    syms = analysis.symbols
+    for gi in analysis.result.graph.inputs:
+        if gi.shape is None:
+            continue
+        names = [str(d) for d in gi.shape[2:] if d is not None and not isinstance(d, int) and d.is_Symbol]
+        if names:
+            return names
+    return list(syms)
+
+
+def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) -> Dict[str, int]:
+    t = text.strip()
+    env: Dict[str, int] = {}
+    try:
+        if "=" in t:
+            for part in t.split(","):
+                k, v = part.split("=")
+                env[k.strip()] = int(v)
+        else:
+            nums = [int(p) for p in re.split(r"[x,X*]", t)]
+            if len(nums) != len(spatial):
+                raise ShapealgError(f"--size {text!r}: expected {len(spatial)} numbers "
+                                    f"({'x'.join(spatial) or 'no spatial symbols'})")
+            env = dict(zip(spatial, nums))
+    except ValueError:
+        raise ShapealgError(f"--size {text!r}: expected e.g. 448x448 or H=448,W=448") from None
+    unknown = [k for k in env if k not in all_symbols]
+    if unknown:
+        raise ShapealgError(f"--size {text!r}: the model has no symbol {unknown[0]!r} (symbols: {list(all_symbols)})")
+    bad = [k for k, v in env.items() if v < 1]
+    if bad:
+        raise ShapealgError(f"--size {text!r}: {bad[0]} must be >= 1")
+    for s in all_symbols:  # symbols the size does not name (batch...) default to 1
+        env.setdefault(s, 1)
+    return env
+
+
+@dataclass(frozen=True)
+class SizeCheck:
+    size: Dict[str, int]
+    valid: bool
+    blocking: Optional[Constraint]
+    nearest: Tuple[Dict[str, int], ...]
+
+    def to_json(self) -> dict:
+        b = self.blocking
+        return {"size": self.size, "valid": self.valid,
+                "blocking": None if b is None else {"node": b.node, "op_type": b.op_type,
+                                                    "condition": str(b.condition), "reason": b.reason},
+                "nearest_valid": list(self.nearest)}
+
+
+def check_sizes(analysis, envs: Sequence[Dict[str, int]], k: int = 3) -> List[SizeCheck]:
+    out = []
+    dom = analysis.domain
+    for env in envs:
+        ok = dom.contains(env)
+        blocking = None if ok else dom.blocking(env)
+        nearest = () if ok else tuple(dom.nearest_valid(env, k))
+        out.append(SizeCheck(dict(env), ok, blocking, nearest))
+    return out
