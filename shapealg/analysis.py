@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
-from .domain import Domain, analyze_domain
 from .dims import symbol
+from .domain import Domain, analyze_domain
+from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
 
 
@@ -13,6 +14,9 @@ from .infer import InferResult, infer
 class Analysis:
     result: InferResult
     domain: Domain
+    chain: Tuple[ChainStep, ...] = ()       # input -> ... -> the node where invariance breaks
+    fixes: Tuple[Fix, ...] = ()
+    fake_dynamic: Tuple[str, ...] = ()      # dims declared dynamic whose valid set is finite or sparse
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -63,4 +67,8 @@ def analyze(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize
     """Analyse ``model`` (an ONNX path, ModelProto or an InferResult)."""
     res = model if isinstance(model, InferResult) else infer(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     syms = [symbol(s) for s in res.symbols]
-    return Analysis(res, analyze_domain(list(res.constraints), syms, bound=bound))
+    dom = analyze_domain(list(res.constraints), syms, bound=bound)
+    partial = Analysis(res, dom)
+    brk = dom.breaking_constraint
+    chain = tuple(formula_chain(res, brk)) if brk is not None else ()
+    return Analysis(res, dom, chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)))

@@ -15,7 +15,7 @@ from .dims import Dim, MaybeDim, ceildiv, floordiv, prod, symbol  # noqa: F401  
 
 __all__ = [
     "conv_out", "pool_out", "conv_transpose_out", "same_pads", "conv_params", "linear_params",
-    "batchnorm_params", "conv_macs",
+    "batchnorm_params", "conv_macs", "ceil_pool_out",
 ]
 
 
@@ -52,6 +52,24 @@ def pool_out(size: MaybeDim, kernel: int, stride: Optional[int] = None, padding:
         return sympy.Piecewise((out - 1, (out - 1) * stride >= size + padding), (out, True)) \
             if _may_start_in_pad(size, kernel, stride, padding, dilation, pad_end) else out
     return out
+
+
+def ceil_pool_out(size: MaybeDim, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
+                  pad_end: Optional[int] = None) -> MaybeDim:
+    """ceil_mode pooling with the dropped last window as one floor, or None where that form does not apply.
+
+    Window starts t*stride (t >= 0) are kept while t*stride <= size + pads - dk + stride - 1 (ceil mode,
+    dk = dilation*(kernel-1) + 1) and t*stride <= size + pad_begin - 1 (the window starts before the end
+    padding), so ``out = floor((size + pad_begin - 1 + min(pad_end - dk + stride, 0)) / stride) + 1``.
+    It equals the one-step drop rule of torch / onnxruntime when the two limits are at most a stride apart
+    (pad_end <= dk, always true for the pads < kernel that onnxruntime accepts)."""
+    if size is None:
+        return None
+    pad_end = padding if pad_end is None else pad_end
+    dk = dilation * (kernel - 1) + 1
+    if pad_end > dk:
+        return None
+    return floordiv(size + padding - 1 + min(pad_end - dk + stride, 0), stride) + 1
 
 
 def _may_start_in_pad(size, kernel, stride, padding, dilation, pad_end) -> bool:

@@ -151,7 +151,7 @@ def infer_graph(graph: Graph) -> InferResult:
                       if i in buf_idx and x in graph.initializers)
         params = sum(graph.initializers[x].numel for x in dict.fromkeys(param_inputs))
         results.append(NodeResult(node.name, node.op_type, node.domain, node.inputs, node.outputs, params, buffers,
-                                  param_inputs, ctx.macs, tuple(ctx.warnings), supported, node.scope))
+                                  param_inputs, canon(ctx.macs), tuple(ctx.warnings), supported, node.scope))
         constraints.extend(ctx.constraints)
         warnings.extend(ctx.warnings)
     values: Dict[str, ValueInfo] = {}

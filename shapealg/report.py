@@ -52,6 +52,10 @@ def to_json(a) -> dict:
         "valid_if": str(dom.valid_if),
         "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
         "domain": dom.to_json(),
+        "chain": [{"node": st.node, "op_type": st.op_type, "value": st.value, "shape": shape_json(st.shape)}
+                  for st in a.chain],
+        "fixes": [{"node": f.node, "title": f.title, "code": f.code} for f in a.fixes],
+        "fake_dynamic": list(a.fake_dynamic),
         "warnings": list(r.warnings),
     }
 
@@ -116,6 +120,15 @@ def _verdict_lines(a) -> List[str]:
     c = dom.breaking_constraint
     if c is not None:
         out.append(f"breaks at: {c.node} ({c.op_type}): {c.reason}")
+    if a.chain:
+        out.append("how the input gets there:")
+        out += [f"  {s.value if s.node == '(input)' else s.node} ({s.op_type or 'input'}): {shape_str(s.shape)}"
+                for s in a.chain]
+    for f in a.fixes:
+        out.append(f"fix at {f.node}: {f.title}")
+        out += ["    " + line for line in f.code.splitlines()]
+    for w in a.fake_dynamic:
+        out.append(f"WARNING: {w}")
     if getattr(dom, "method", None):
         out.append(f"method: {dom.method}")
     return out
@@ -136,6 +149,10 @@ def to_markdown(a) -> str:
     c = a.domain.breaking_constraint
     if c is not None:
         lines.append(f"\nbreaks at `{c.node}` ({c.op_type}): {esc(c.reason)}")
+    for f in a.fixes:
+        lines += ["", f"fix at `{f.node}`: {esc(f.title)}", "```python", f.code, "```"]
+    for w in a.fake_dynamic:
+        lines.append(f"\n**warning:** {esc(w)}")
     if r.warnings:
         lines += [""] + [f"- warning: {esc(w)}" for w in r.warnings]
     return "\n".join(lines)

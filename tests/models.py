@@ -328,8 +328,11 @@ class Exported(NamedTuple):
 
 
 def _first_line(e: BaseException, limit: int = 300) -> str:
-    msg = f"{type(e).__name__}: {e}".strip().splitlines()
-    return (msg[0] if msg else type(e).__name__)[:limit]
+    lines = [ln.strip() for ln in f"{type(e).__name__}: {e}".splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):  # torch.onnx's TorchExportError: the cause follows this header
+        if ln.startswith("## Exception summary") and i + 1 < len(lines):
+            return lines[i + 1][:limit]
+    return (lines[0] if lines else type(e).__name__)[:limit]
 
 
 def export_onnx(
@@ -350,7 +353,11 @@ def export_onnx(
     When an exporter refuses the dynamic shapes (torch.export raising a constraint
     violation; the TorchScript exporter's adaptive_avg_pool2d "input size not
     accessible"), the model is exported again with static shapes and the note says so:
-    the note starts "<exporter> dynamic" or "<exporter> static".
+    the note starts "<exporter> dynamic" or "<exporter> static". torch.onnx's dynamo path
+    never refuses in practice: where torch.export would raise a constraint violation it
+    silently specializes H, W to the trace size and writes a static file; that is
+    detected (input dims without dim_param) and the note carries torch.export's message
+    ("dynamo static (specialized H=64, W=64 silently; torch.export says: ...)").
 
     Observed with torch 2.13: dynamo exports the seed model (and every model here)
     with dynamic H, W *without* complaint, carrying none of the guards. Both exporters
@@ -396,15 +403,43 @@ def export_onnx(
                 if x.shape[0] == 1:  # torch.export specializes a size-1 dim
                     x = torch.randn(2, *x.shape[1:])
             try:
-                _dynamo_export(module, x, path, opset, {"x": spec})
-                return Exported(path, note)
+                _dynamo_export(module, x, path, opset, (spec,))
             except Exception as e:  # torch.export raises several types
                 note = f"dynamo static (dynamic export refused: {_first_line(e)})"
                 _cleanup(path)
+            else:
+                fixed = _specialized(path, spec)
+                if not fixed:
+                    return Exported(path, note)
+                # torch.onnx does not refuse: it lets torch.export specialize the dims and
+                # writes a static file. Say so, with torch.export's own complaint.
+                why = _torch_export_complaint(module, x, (spec,))
+                return Exported(path, f"dynamo static (specialized {', '.join(fixed)} silently; "
+                                      f"torch.export says: {why})")
         else:
             note = "dynamo static"
         _dynamo_export(module, x, path, opset, None)
         return Exported(path, note)
+
+
+def _specialized(path: Path, spec: dict) -> list[str]:
+    """Names of the requested dynamic dims that the exported file fixes to a number."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    return [f"{d.__name__}={dims[i].dim_value}" for i, d in spec.items() if not dims[i].dim_param]
+
+
+def _torch_export_complaint(module, x, dynamic_shapes) -> str:
+    """What torch.export.export(strict=False) says about these dynamic shapes, on one line."""
+    try:
+        torch.export.export(module, (x,), dynamic_shapes=dynamic_shapes, strict=False)
+        return "nothing (exports dynamically)"
+    except Exception as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        keep = [ln for ln in lines if not ln.startswith(("The error above", "For more information"))]
+        return " | ".join(keep[:8])[:600]
 
 
 def _cleanup(path: Path) -> None:

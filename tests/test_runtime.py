@@ -33,7 +33,6 @@ dilations 1..2, against torch 2.13's nn.MaxPool2d / nn.AvgPool2d:
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np

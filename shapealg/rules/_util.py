@@ -106,3 +106,28 @@ def spatial_list(attr, n: int, default: int) -> List[int]:
     if len(attr) != n:
         raise RuleError(f"expected {n} values, got {attr}")
     return attr
+
+
+def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target: Tuple[MaybeDim, ...],
+                   where: str) -> None:
+    """``src`` must broadcast *to* ``target`` without changing it (Gemm's C, LayerNorm's scale):
+    right-aligned, each src dim is 1 or equal to the target's."""
+    if src is None:
+        return
+    if len(src) > len(target):
+        ctx.require(False, f"{where}: rank {len(src)} exceeds the target's {len(target)}")
+        return
+    for i, (s, t) in enumerate(zip(reversed(src), reversed(target))):
+        if s is None or t is None or s == 1:
+            continue
+        eq = known_equal(s, t)
+        if eq is True:
+            continue
+        if isinstance(s, int) and isinstance(t, int):
+            ctx.require(False, f"{where}: dim {s} cannot broadcast to {t}")
+            continue
+        # s == t, or s == 1 when s is symbolic
+        cond = sympy.Eq(sympy.sympify(s), sympy.sympify(t))
+        if not isinstance(s, int):
+            cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1))
+        ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")

@@ -3,11 +3,23 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import sympy
+
 from ..dims import MaybeDim, prod
-from ..formulas import conv_out, conv_transpose_out, pool_out, same_pads
+from ..formulas import ceil_pool_out, conv_out, conv_transpose_out, pool_out, same_pads
 from ..tensor import Value
 from ._util import spatial_list
 from .registry import NodeContext, RuleError, register
+
+
+def _pool_len(size, k, s, pb, d, ceil_mode, pe):
+    """Pool output length; with ceil_mode the dropped last window (one starting in the end padding) is
+    folded into one floor: floor((size + pb - 1 + min(pe - dk + s, 0)) / s) + 1, dk = d*(k-1) + 1."""
+    if ceil_mode:
+        closed = ceil_pool_out(size, k, s, pb, d, pe)
+        if closed is not None:
+            return closed
+    return pool_out(size, k, s, pb, d, ceil_mode, pe)
 
 
 def _window_out(ctx: NodeContext, x_sp: List[MaybeDim], kernel: List[int], strides, pads, dilations, auto_pad: str,
@@ -22,10 +34,10 @@ def _window_out(ctx: NodeContext, x_sp: List[MaybeDim], kernel: List[int], strid
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             o = same_pads(size, k, s, d, auto_pad == "SAME_UPPER")[0]
         elif auto_pad == "VALID":
-            o = conv_out(size, k, s, 0, d, ceil_mode, 0) if not pool else pool_out(size, k, s, 0, d, ceil_mode, 0)
+            o = conv_out(size, k, s, 0, d, ceil_mode, 0) if not pool else _pool_len(size, k, s, 0, d, ceil_mode, 0)
         else:
             pb, pe = pads[i], pads[i + n]
-            o = pool_out(size, k, s, pb, d, ceil_mode, pe) if pool else conv_out(size, k, s, pb, d, ceil_mode, pe)
+            o = _pool_len(size, k, s, pb, d, ceil_mode, pe) if pool else conv_out(size, k, s, pb, d, ceil_mode, pe)
         if o is not None:
             ctx.require_positive(o, f"output spatial axis {i} (the padded input must cover the "
                                     f"{d * (k - 1) + 1}-wide window)")
@@ -72,7 +84,15 @@ def conv_transpose(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = No
     ctx.require_equal(x.shape[1], w.shape[0], f"input channels {x.shape[1]} must equal weight's {w.shape[0]}")
     c_out = w.shape[1] * group if isinstance(w.shape[1], int) else None
     if output_shape is not None:
+        # the output is fixed; the pads are derived from it. onnxruntime accepts an input at least as long as a
+        # forward conv of the output would give: size >= floor((out - dilation*(k-1) - 1) / stride) + 1
         sp = list(output_shape)[-n:]
+        for i in range(n):
+            need = conv_out(sp[i], kernel[i], strides_l[i], 0, dil[i])
+            size = x.shape[2 + i]
+            if size is not None and need > 1:
+                ctx.require(sympy.Ge(size, need) if not isinstance(size, int) else size >= need,
+                            f"output_shape {sp[i]} on spatial axis {i} needs an input of at least {need}")
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         sp = [x.shape[2 + i] * strides_l[i] if x.shape[2 + i] is not None else None for i in range(n)]
     else:

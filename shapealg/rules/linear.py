@@ -5,7 +5,7 @@ from typing import Optional
 
 from ..dims import prod
 from ..tensor import Value
-from ._util import broadcast_shapes
+from ._util import broadcast_shapes, unidirectional
 from .registry import NodeContext, RuleError, register
 
 
@@ -19,8 +19,8 @@ def gemm(ctx: NodeContext, a: Value, b: Value, c: Optional[Value] = None, *, tra
     m, k = (a.shape[1], a.shape[0]) if transA else a.shape
     k2, n = (b.shape[1], b.shape[0]) if transB else b.shape
     ctx.require_equal(k, k2, f"inner dims: the input has {k} features, the weight expects {k2}")
-    if c is not None and c.shape is not None:
-        broadcast_shapes(ctx, [(m, n), c.shape])
+    if c is not None and c.shape is not None:  # C broadcasts one way, to (M, N)
+        unidirectional(ctx, c.shape, (m, n), "bias C")
     ctx.macs = prod([m, k2, n])
     return Value((m, n), a.dtype)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..tensor import Value
-from ._util import norm_axis
+from ._util import norm_axis, unidirectional
 from .registry import NodeContext, register
 
 
@@ -23,6 +23,10 @@ def batch_norm(ctx: NodeContext, x: Value, scale: Value, *rest: Optional[Value],
           domain="com.microsoft")
 def layer_norm(ctx: NodeContext, x: Value, *rest, axis=-1, **_):
     a = norm_axis(axis, len(x.shape))
+    if ctx.op_type == "LayerNormalization":  # scale / bias broadcast to the normalized dims x.shape[axis:]
+        for v, what in zip(rest[:2], ("scale", "bias")):
+            if v is not None and not (what == "bias" and v.shape == rest[0].shape):
+                unidirectional(ctx, v.shape, tuple(x.shape[a:]), what)
     stat = tuple(x.shape[:a]) + (1,) * (len(x.shape) - a)
     return [Value(x.shape, x.dtype), Value(stat, 1), Value(stat, 1), Value(x.shape, x.dtype)]
 

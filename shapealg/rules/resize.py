@@ -1,6 +1,8 @@
 """Resize / Upsample: output = floor(input * scale) per axis, or the given sizes."""
 from __future__ import annotations
 
+import struct
+from fractions import Fraction
 from typing import Optional
 
 import sympy
@@ -11,11 +13,27 @@ from ._util import norm_axis
 from .registry import NodeContext, RuleError, register
 
 
+def _f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def scale_rational(s: float) -> sympy.Rational:
+    """The rational a float32 scale stands for: the simplest fraction that rounds to the same float32
+    (0.699999988 -> 7/10, 0.33333334 -> 1/3). onnxruntime multiplies in float32, so 0.7f * 10 gives 7."""
+    s32 = _f32(s)
+    exact = Fraction(s32)
+    for den in (1, 2, 3, 4, 5, 6, 8, 10, 16, 32, 64, 100, 1000, 10 ** 4, 10 ** 5, 10 ** 6):
+        cand = exact.limit_denominator(den)  # the best fraction with a small denominator
+        if _f32(float(cand)) == s32:
+            return sympy.Rational(cand.numerator, cand.denominator)
+    return sympy.Rational(exact.numerator, exact.denominator)
+
+
 def _scaled(d, s: float):
-    """floor(d * s), exact for rational scales such as 2.0 or 0.5."""
+    """floor(d * s) with s the rational the float32 scale stands for (2.0, 0.5, 7/10)."""
     if d is None:
         return None
-    frac = sympy.nsimplify(s, rational=True)
+    frac = scale_rational(s)
     if isinstance(d, int):
         return int(sympy.floor(d * frac))
     p, q = frac.as_numer_denom()
@@ -61,7 +79,11 @@ def upsample(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, *, s
                                                    scales_in.value is not None else None)
     if sc is None:
         raise RuleError("scales unknown")
-    return Value(tuple(_scaled(d, float(s)) for d, s in zip(x.shape, sc)), x.dtype)
+    out = tuple(_scaled(d, float(s)) for d, s in zip(x.shape, sc))
+    for a, s in enumerate(sc):
+        if float(s) != 1.0:
+            ctx.require_positive(out[a], f"resized axis {a}")
+    return Value(out, x.dtype)
 
 
 @register("Upsample", since=11)

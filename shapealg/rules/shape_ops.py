@@ -92,6 +92,10 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
             if i >= len(x.shape):
                 raise RuleError(f"target dim {i} is 0 (copy) but the input has rank {len(x.shape)}")
             out.append(x.shape[i])
+        elif d is not None and not isinstance(d, int) and not allowzero and known_ge(d, 1) is not True \
+                and i < len(x.shape) and x.shape[i] is not None:
+            # a computed dim that is 0 at some sizes copies the input's dim there: Piecewise((x_i, d == 0), (d, True))
+            out.append(as_dim(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True))))
         elif isinstance(d, int) and d == -1:
             if infer_at is not None:
                 raise RuleError("more than one -1 in the target shape")
@@ -179,7 +183,12 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
             ctx.require_positive(sizes[-1], f"the last of {n} splits of axis {a}")
     elif d is not None:
         ctx.require_equal(d, sum(sizes), f"split sizes {sizes} must sum to axis {a}'s {d}")
-    return [Value(x.shape[:a] + (s,) + x.shape[a + 1:], x.dtype) for s in sizes]
+    vals = [None] * len(sizes)
+    if x.value is not None and len(x.shape) == 1 and all(isinstance(s, int) for s in sizes) \
+            and len(x.value) == sum(sizes):  # a split shape vector keeps its contents
+        offs = [sum(sizes[:i]) for i in range(len(sizes))]
+        vals = [tuple(x.value[o:o + s]) for o, s in zip(offs, sizes)]
+    return [Value(x.shape[:a] + (s,) + x.shape[a + 1:], x.dtype, v) for s, v in zip(sizes, vals)]
 
 
 def _axes(ctx: NodeContext, axes_in: Optional[Value], axes_attr) -> Optional[List[int]]:

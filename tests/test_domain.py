@@ -1,0 +1,423 @@
+"""shapealg.domain against brute force.
+
+Two independent references: (1) the raw constraint conditions evaluated exactly with Python
+``Fraction`` arithmetic (a lambdify printer that writes rationals as ``Fraction(p, q)``), and (2) for
+the large finite sets, the model's size chain recomputed with numpy integer division over the whole
+range the set lives in. The analysis is checked through ``Domain.predicts`` (membership in the
+computed set), ``valid_if`` (evaluated, never compared as a string) and the finite sets / counts.
+"""
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from shapealg.dims import ceildiv, floordiv, mod, symbol
+from shapealg.domain import Domain, analyze_domain
+from shapealg.formulas import conv_out, pool_out
+from shapealg.tensor import Constraint
+
+H, W, N = symbol("H"), symbol("W"), symbol("N")
+
+
+# ------------------------------------------------------------------ exact reference evaluator
+
+class _FracPrinter(PythonCodePrinter):
+    def _print_Rational(self, e):
+        return f"Fraction({e.p}, {e.q})"
+
+    def _print_Integer(self, e):
+        return str(e.p)
+
+    def _print_Mod(self, e):
+        a, b = e.args
+        return f"(({self._print(a)}) % ({self._print(b)}))"
+
+
+def exact_fn(cond, names=("H", "W")):
+    """Exact Python evaluator of a sympy boolean at integer sizes (independent of shapealg)."""
+    syms = [symbol(n) for n in names]
+    if cond is sympy.true or cond is True:
+        return lambda *a: True
+    if cond is sympy.false or cond is False:
+        return lambda *a: False
+    f = sympy.lambdify(syms, cond, modules=[{"Fraction": Fraction, "floor": math.floor,
+                                             "ceiling": math.ceil}, "math"],
+                       printer=_FracPrinter({"fully_qualified_modules": False, "inline": True,
+                                             "allow_unknown_functions": True}))
+    return lambda *a: bool(f(*a))
+
+
+def raw_fn(constraints, names=("H", "W")):
+    fs = [exact_fn(c.condition, names) for c in constraints]
+    return lambda *a: all(f(*a) for f in fs)
+
+
+def C(cond, node, op="Op", reason="test"):
+    return Constraint(node, op, cond, reason)
+
+
+def positive(cs, node, op, *dims):
+    for d in dims:
+        cond = sympy.Ge(d, 1)
+        if cond is not sympy.true:
+            cs.append(C(cond, node, op, f"{d} must be >= 1"))
+
+
+SAMPLE_1D = list(range(1, 301)) + [511, 512, 513, 997, 1021, 1024, 1025, 2048, 4096, 4099, 10007,
+                                     65536, 65537, 2 ** 20, 2 ** 20 + 3, 1_000_003]
+SAMPLE_2D = [(h, w) for h in range(1, 121) for w in range(1, 121)] + \
+    [(h, w) for h in (128, 160, 192, 224, 225, 239, 240, 255, 256, 300, 448, 1021, 4096, 10007)
+     for w in (96, 128, 200, 224, 231, 256, 384, 448, 997, 4096, 65537)]
+
+
+def check_against(dom: Domain, cs, names, points):
+    """predicts == contains == valid_if == raw conditions at every point."""
+    raw = raw_fn(cs, names)
+    vif = exact_fn(dom.valid_if, names)
+    bad = []
+    for p in points:
+        env = dict(zip(names, p))
+        r = raw(*p)
+        got = (dom.predicts(env), dom.contains(env), vif(*p))
+        if got != (r, r, r):
+            bad.append((p, r, got))
+    assert not bad, f"mismatches (point, raw, (predicts, contains, valid_if)): {bad[:10]}"
+
+
+# ------------------------------------------------------------------ model constraint chains
+
+def seed_constraints():
+    """conv3x3 p1 (3->16) -> relu -> maxpool2 -> conv5x5 p1 (16->32) -> flatten -> Linear(387200)."""
+    cs = []
+    h, w = conv_out(H, 3, 1, 1), conv_out(W, 3, 1, 1)
+    positive(cs, "conv1", "Conv", h, w)
+    h, w = pool_out(h, 2), pool_out(w, 2)
+    positive(cs, "pool", "MaxPool", h, w)
+    h, w = conv_out(h, 5, 1, 1), conv_out(w, 5, 1, 1)
+    positive(cs, "conv2", "Conv", h, w)
+    flat = sympy.expand(32 * h * w)
+    cs.append(C(sympy.Eq(flat, 387200), "fc", "Gemm", "flattened features must equal in_features 387200"))
+    return cs
+
+
+def seed_numpy(hs):
+    """The same chain in numpy integer arithmetic: the flattened feature count and validity of dims."""
+    a = (hs + 2 - 3) // 1 + 1
+    ok = a >= 1
+    a = (a - 2) // 2 + 1
+    ok &= a >= 1
+    a = (a + 2 - 5) // 1 + 1
+    ok &= a >= 1
+    return a, ok
+
+
+def vit_constraints(patch=16, tokens=196):
+    cs = []
+    h, w = conv_out(H, patch, patch), conv_out(W, patch, patch)
+    positive(cs, "patch_embed", "Conv", h, w)
+    n = sympy.expand(h * w) + 1
+    cs.append(C(sympy.Eq(n, tokens + 1) | sympy.Eq(n, 1) | sympy.Eq(sympy.Integer(tokens + 1), 1),
+                "pos_add", "Add", "broadcast of the token count with the position embedding"))
+    return cs
+
+
+def unet_constraints(depth=4):
+    cs = []
+    enc = [(H, W)]
+    h, w = H, W
+    for i in range(depth):
+        h, w = conv_out(h, 3, 1, 1), conv_out(w, 3, 1, 1)
+        positive(cs, f"enc{i}.conv", "Conv", h, w)
+        enc[-1] = (h, w)
+        h, w = pool_out(h, 2), pool_out(w, 2)
+        positive(cs, f"enc{i}.pool", "MaxPool", h, w)
+        enc.append((h, w))
+    for i in reversed(range(depth)):
+        uh, uw = 2 * h, 2 * w  # ConvTranspose k2 s2
+        sh, sw = enc[i]
+        for u, s in ((uh, sh), (uw, sw)):
+            cond = sympy.Eq(u, s)
+            if cond is not sympy.true:
+                cs.append(C(cond, f"dec{i}.concat", "Concat", "skip and upsampled dims must match"))
+        h, w = sh, sw
+    return cs
+
+
+def ceil_pool_constraints():
+    cs = []
+    h = H
+    h = conv_out(h, 3, 1, 0)
+    positive(cs, "c1", "Conv", h)
+    h = pool_out(h, 3, 2, 0, ceil_mode=True)
+    positive(cs, "p1", "MaxPool", h)
+    h = conv_out(h, 3, 1, 0)
+    positive(cs, "c2", "Conv", h)
+    h = pool_out(h, 3, 2, 1, ceil_mode=True)
+    positive(cs, "p2", "MaxPool", h)
+    h = conv_out(h, 5, 1, 0)
+    positive(cs, "c3", "Conv", h)
+    return cs
+
+
+# ------------------------------------------------------------------ tests
+
+def test_seed_finite_set_matches_full_brute_force():
+    cs = seed_constraints()
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.verdict == "locked"
+    assert dom.exact
+    # brute force over the whole range: floor(H/2) - 2 <= 12100 forces H <= 24205; scan to 24400
+    n = 24400
+    hs = np.arange(1, n + 1, dtype=np.int64)
+    a, ok = seed_numpy(hs)
+    found = set()
+    for i0 in range(0, n, 2000):
+        blk = slice(i0, min(i0 + 2000, n))
+        prod = 32 * np.outer(a[blk], a)
+        good = (prod == 387200) & ok[blk, None] & ok[None, :]
+        for i, j in zip(*np.nonzero(good)):
+            found.add((int(hs[blk][i]), int(hs[j])))
+    assert max(max(p) for p in found) < n - 100  # the scan covers the whole set
+    assert dom.finite_count == len(found) == 108
+    assert set(dom.finite_set) == found
+    assert dom.finite_symbols == ("H", "W")
+    for p in [(224, 224), (204, 246), (6, 24204), (24205, 6)]:
+        assert p in found and dom.contains(dict(H=p[0], W=p[1])) and dom.predicts(dict(H=p[0], W=p[1]))
+    assert not dom.contains({"H": 448, "W": 448}) and not dom.predicts({"H": 448, "W": 448})
+    assert dom.lower_bounds == {"H": 6, "W": 6}
+    assert dom.breaking_constraint is not None and dom.breaking_constraint.node == "fc"
+    assert dom.blocking({"H": 448, "W": 448}).node == "fc"
+    assert dom.blocking({"H": 3, "W": 300}).node == "conv2"
+    assert dom.blocking({"H": 224, "W": 224}) is None
+    assert "108" in dom.summary and "locked" in dom.summary
+
+
+def test_seed_matches_raw_conditions_on_grid():
+    cs = seed_constraints()
+    dom = analyze_domain(cs, ["H", "W"])
+    pts = SAMPLE_2D + [(204, 246), (246, 204), (6, 24204), (7, 24205), (8, 24204), (448, 448),
+                       (224, 226), (223, 224)]
+    check_against(dom, cs, ("H", "W"), pts)
+
+
+def test_seed_nearest_valid_is_nearest():
+    dom = analyze_domain(seed_constraints(), ["H", "W"])
+    near = dom.nearest_valid({"H": 448, "W": 448}, k=3)
+    assert len(near) == 3
+    dists = sorted(abs(h - 448) + abs(w - 448) for h, w in dom.finite_set)
+    assert [abs(d["H"] - 448) + abs(d["W"] - 448) for d in near] == dists[:3]
+    assert all(dom.contains(d) for d in near)
+    assert dom.nearest_valid({"H": 224, "W": 224}, k=1) == [{"H": 224, "W": 224}]
+
+
+def test_blocking_is_first_failing_in_order():
+    cs = seed_constraints()
+    dom = analyze_domain(cs, ["H", "W"])
+    fns = [exact_fn(c.condition) for c in cs]
+    for p in [(1, 1), (2, 50), (5, 5), (6, 6), (100, 3), (448, 448), (224, 224)]:
+        first = next((c for c, f in zip(cs, fns) if not f(*p)), None)
+        got = dom.blocking(dict(H=p[0], W=p[1]))
+        assert (got is None) == (first is None)
+        if first is not None:
+            assert got.condition == first.condition and got.node == first.node
+
+
+def test_vit_product_constraint():
+    cs = vit_constraints()
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.verdict == "locked" and dom.exact
+    # brute force: floor(H/16) <= 196 so H <= 3151
+    n = 3300
+    hs = np.arange(1, n + 1, dtype=np.int64)
+    a = (hs - 16) // 16 + 1
+    good = (np.outer(a, a) == 196) & (a >= 1)[:, None] & (a >= 1)[None, :]
+    found = {(int(hs[i]), int(hs[j])) for i, j in zip(*np.nonzero(good))}
+    assert max(max(p) for p in found) < n - 100
+    assert set(dom.finite_set) == found and dom.finite_count == len(found) == 9 * 256
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+    assert dom.contains({"H": 224, "W": 239}) and not dom.contains({"H": 240, "W": 224})
+
+
+def test_locked_per_axis():
+    h, w = floordiv(H, 16), floordiv(W, 16)
+    cs = [C(sympy.Ge(h, 1), "pe", "Conv"), C(sympy.Ge(w, 1), "pe", "Conv"),
+          C(sympy.Eq(h, 14), "pos", "Add"), C(sympy.Eq(w, 14), "pos", "Add")]
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.verdict == "locked"
+    assert set(dom.finite_set) == {(a, b) for a in range(224, 240) for b in range(224, 240)}
+    assert dom.sets["H"].below == tuple(range(224, 240))
+    assert "224..239" in dom.summary
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 4, 5])
+def test_unet_divisibility(depth):
+    cs = unet_constraints(depth)
+    dom = analyze_domain(cs, ["H", "W"])
+    m = 2 ** depth
+    assert dom.verdict == "conditional" and dom.exact
+    assert dom.moduli == {"H": (m, (0,)), "W": (m, (0,))}
+    assert dom.lower_bounds == {"H": m, "W": m}
+    raw = raw_fn(cs, ("H",))
+    # separable: check H alone against the raw conditions restricted to H (W fixed valid)
+    fh = [exact_fn(c.condition, ("H",)) for c in cs if c.condition.free_symbols == {H}]
+    for h in SAMPLE_1D:
+        r = all(f(h) for f in fh)
+        assert dom.sets["H"].contains(h) == r == (h % m == 0), h
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+    assert dom.breaking_constraint.node == f"dec{depth - 1}.concat"
+    assert f"H % {m} == 0" in dom.summary
+    del raw
+
+
+def test_unet_nearest_valid_periodic():
+    dom = analyze_domain(unet_constraints(4), ["H", "W"])
+    near = dom.nearest_valid({"H": 100, "W": 90}, k=4)
+    brute = sorted(((abs(h - 100) + abs(w - 90), (h - 100) ** 2 + (w - 90) ** 2, h, w)
+                    for h in range(1, 300) for w in range(1, 300) if h % 16 == 0 and w % 16 == 0))
+    assert [(d["H"], d["W"]) for d in near] == [(h, w) for _, _, h, w in brute[:4]]
+
+
+@pytest.mark.parametrize("form", ["mod", "parity", "floor_pair"])
+def test_divisibility_forms(form):
+    if form == "mod":
+        cs = [C(sympy.Ge(floordiv(H, 32), 1), "pool", "MaxPool"), C(sympy.Eq(mod(H, 32), 0), "r", "Reshape")]
+        m = 32
+    elif form == "parity":
+        cs = [C(sympy.Eq(2 * floordiv(H, 2), H), "cat", "Concat")]
+        m = 2
+    else:
+        cs = [C(sympy.Eq(floordiv(H, 8) * 2, floordiv(H, 4)), "cat", "Concat")]
+        m = None
+    dom = analyze_domain(cs, ["H"])
+    assert dom.verdict == "conditional"
+    fh = raw_fn(cs, ("H",))
+    for h in SAMPLE_1D:
+        assert dom.predicts({"H": h}) == fh(h) == exact_fn(dom.valid_if, ("H",))(h), h
+    if m:
+        assert dom.moduli["H"] == (m, (0,))
+    else:  # floor(H/4) even  <=>  H % 8 in 0..3
+        assert dom.moduli["H"] == (8, (0, 1, 2, 3))
+
+
+def test_ceil_mode_lower_bound():
+    cs = ceil_pool_constraints()
+    dom = analyze_domain(cs, ["H"])
+    fh = raw_fn(cs, ("H",))
+    valid = [h for h in range(1, 3000) if fh(h)]
+    assert valid and valid == list(range(valid[0], 3000))  # upward closed
+    assert dom.verdict == "size-invariant" and dom.exact
+    assert dom.lower_bounds == {"H": valid[0]}
+    assert dom.breaking_constraint is None
+    assert dom.summary == f"valid for H >= {valid[0]}"
+    for h in SAMPLE_1D:
+        assert dom.predicts({"H": h}) == fh(h) == exact_fn(dom.valid_if, ("H",))(h)
+
+
+def test_ceil_mode_piecewise_pool():
+    """A ceil_mode pool whose last window can start in the padding gives a Piecewise."""
+    def ceil_pool(size, k, s, p):  # torch's rule, written out: drop a last window starting in the pad
+        out = ceildiv(size + 2 * p - k, s) + 1
+        return sympy.Piecewise((out - 1, (out - 1) * s >= size + p), (out, True))
+
+    cs = []
+    h = ceil_pool(H, 2, 2, 1)
+    h2 = ceil_pool(h, 3, 2, 1)
+    positive(cs, "p", "MaxPool", h, h2)
+    cs.append(C(sympy.Eq(2 * h2, h + 1), "cat", "Concat"))
+    assert any(c.condition.has(sympy.Piecewise) for c in cs)
+    dom = analyze_domain(cs, ["H"])
+    assert dom.exact and dom.method.startswith("symbolic")
+    fh = raw_fn(cs, ("H",))
+    for hh in SAMPLE_1D:
+        assert dom.predicts({"H": hh}) == fh(hh) == exact_fn(dom.valid_if, ("H",))(hh), hh
+    assert dom.verdict == "conditional" and dom.moduli == {"H": (4, (0, 1))}
+
+
+def test_window_partition_mod7():
+    h, w = conv_out(H, 4, 4), conv_out(W, 4, 4)
+    cs = [C(sympy.Ge(h, 1), "pe", "Conv"), C(sympy.Ge(w, 1), "pe", "Conv"),
+          C(sympy.Eq(mod(h, 7), 0), "win", "Reshape", "window partition needs H/4 divisible by 7"),
+          C(sympy.Eq(mod(w, 7), 0), "win", "Reshape", "window partition needs W/4 divisible by 7")]
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.verdict == "conditional"
+    assert dom.moduli["H"] == (28, (0, 1, 2, 3)) and dom.lower_bounds["H"] == 28
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+    assert dom.breaking_constraint.node == "win"
+
+
+def test_never_valid():
+    dom = analyze_domain([C(sympy.Ge(H, 2), "a", "Conv"), C(sympy.false, "b", "Gemm")], ["H", "W"])
+    assert dom.verdict == "never-valid" and dom.breaking_constraint.node == "b"
+    assert dom.valid_if == sympy.false and not dom.contains({"H": 224, "W": 224})
+    assert dom.nearest_valid({"H": 224, "W": 224}) == []
+    # contradictory lower / locked
+    cs = [C(sympy.Eq(floordiv(H, 2), 3), "a", "Add"), C(sympy.Ge(floordiv(H, 5), 2), "b", "Conv")]
+    dom = analyze_domain(cs, ["H"])
+    # "a" already locks H to {6, 7}: the class first changes there
+    assert dom.verdict == "never-valid" and dom.breaking_constraint.node == "a"
+    assert not any(raw_fn(cs, ("H",))(h) for h in SAMPLE_1D)
+    # impossible product: a*b == 7 with a, b >= 2
+    a, b = floordiv(H, 2), floordiv(W, 2)
+    cs = [C(sympy.Ge(a, 2), "p", "Pool"), C(sympy.Ge(b, 2), "p", "Pool"),
+          C(sympy.Eq(sympy.expand(a * b), 7), "fc", "Gemm")]
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.verdict == "never-valid"
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+
+
+def test_no_constraints_and_free_symbols():
+    dom = analyze_domain([], ["H", "W"])
+    assert dom.verdict == "size-invariant" and dom.valid_if == sympy.true
+    assert dom.lower_bounds == {"H": 1, "W": 1} and dom.contains({"H": 1, "W": 99999})
+    assert dom.breaking_constraint is None and "every size" in dom.summary
+    # true conditions are dropped; N appears in no constraint
+    cs = [C(sympy.true, "x", "Add"), C(sympy.Ge(floordiv(H - 3, 2) + 1, 1), "c", "Conv")]
+    dom = analyze_domain(cs, ["N", "H"])
+    assert dom.verdict == "size-invariant" and dom.lower_bounds == {"N": 1, "H": 3}
+    assert "N" in dom.summary and "H >= 3" in dom.summary
+    assert dom.contains({"N": 7, "H": 3}) and not dom.contains({"N": 7, "H": 2})
+    near = dom.nearest_valid({"N": 4, "H": 1}, k=1)
+    assert near == [{"N": 4, "H": 3}]
+
+
+def test_unbounded_ratio_uses_exhaustive_fallback():
+    a, b = floordiv(H, 2), floordiv(W, 2)
+    cs = [C(sympy.Ge(a, 1), "p", "Pool"), C(sympy.Ge(b, 1), "p", "Pool"),
+          C(sympy.Eq(a, b) | sympy.Eq(a, 1) | sympy.Eq(b, 1), "add", "Add", "broadcast")]
+    dom = analyze_domain(cs, ["H", "W"], bound=300)
+    assert dom.verdict == "conditional" and not dom.exact
+    assert "300" in dom.method
+    check_against(dom, cs, ("H", "W"), SAMPLE_2D)
+
+
+def test_to_json_is_serialisable():
+    import json
+    for cs in (seed_constraints(), unet_constraints(3), []):
+        dom = analyze_domain(cs, ["H", "W"])
+        js = json.loads(json.dumps(dom.to_json()))
+        assert js["verdict"] == dom.verdict and js["symbols"] == ["H", "W"]
+        assert sympy.sympify(js["valid_if"], locals={"H": H, "W": W}) is not None
+
+
+def test_duplicates_and_speed():
+    cs = []
+    h, w = H, W
+    for i in range(100):
+        s = 2 if i % 20 == 19 else 1
+        h, w = conv_out(h, 3, s, 1), conv_out(w, 3, s, 1)
+        positive(cs, f"conv{i}", "Conv", h, w)
+        cs.append(C(sympy.Eq(h, h) | sympy.Eq(h, 1), f"add{i}", "Add"))  # auto-true
+        positive(cs, f"relu{i}", "Relu", h, w)  # duplicates
+    cs.append(C(sympy.Eq(sympy.expand(64 * h * w), 64 * 49), "fc", "Gemm"))
+    t = time.perf_counter()
+    dom = analyze_domain(cs, ["H", "W"])
+    assert time.perf_counter() - t < 3.0
+    assert dom.verdict == "locked"
+    check_against(dom, cs, ("H", "W"), [(h, w) for h in range(180, 260, 3) for w in range(180, 260, 3)])
