@@ -787,7 +787,7 @@ class SymbolSet:
         if M > 1:
             if len(R) == 1:
                 parts.append(f"{n} % {M} == {R[0]}")
-            elif len(R) == M - 1:
+            elif len(R) == M - 1 and M > 2:
                 miss = sorted(set(range(M)) - set(R))[0]
                 parts.append(f"{n} % {M} != {miss}")
             else:
@@ -831,7 +831,7 @@ class SymbolSet:
         M = self.period
         base = [s >= self.minimum] if self.minimum > 1 else []
         if M > 1 and len(self.residues) < M:
-            if len(self.residues) == M - 1:
+            if len(self.residues) == M - 1 and M > 2:
                 miss = sorted(set(range(M)) - set(self.residues))[0]
                 base.append(sympy.Ne(sympy.Mod(s, M), miss))
             else:
@@ -847,7 +847,7 @@ def _canonical_set(name: str, ok: np.ndarray, T: int, M: int, exact: bool = True
     """``ok[h-1]`` is the truth at h for h in [1, T+M); for h >= T it repeats with period M."""
     n = len(ok)
     assert n >= T + M - 1
-    R = [r for r in range(M) if ok[T + ((r - T + 1) % M) - 1]]
+    R = [r for r in range(M) if ok[T + ((r - T) % M) - 1]]
     d = M
     for cand in _divisors(M):
         Rd = {r % cand for r in R}
@@ -1572,13 +1572,15 @@ def _summary(d_verdict: str, solved: _Solved, names, finite_syms, finite_count, 
                 _fmt_size(t) for t in reference[1]) + ")"
         return head + free_txt
     # conditional
-    mods, bounds, other = [], [], []
+    mods, bounds, other, notes = [], [], [], []
     for n in names:
         s = solved.sets.get(n)
         if s is None:
             continue
         for piece in s.describe():
-            if "%" in piece:
+            if piece.startswith("also ") or piece.startswith("except "):
+                notes.append(piece)
+            elif "%" in piece:
                 mods.append(piece)
             elif ">=" in piece and piece.startswith(n):
                 bounds.append(piece)
@@ -1593,6 +1595,8 @@ def _summary(d_verdict: str, solved: _Solved, names, finite_syms, finite_count, 
     text = "valid only when " + " and ".join(mods + other) if (mods or other) else "valid only when"
     if bounds:
         text += (", " if (mods or other) else " ") + ", ".join(bounds)
+    if notes:
+        text += " (" + "; ".join(notes) + ")"
     return text + free_txt
 
 

@@ -104,9 +104,11 @@ def same_pads(size: MaybeDim, kernel: int, stride: int, dilation: int, upper: bo
     return (out, small, big) if upper else (out, big, small)
 
 
-def conv_params(kernel: Sequence[int] | int, c_in: int, c_out: int, groups: int = 1, bias: bool = True) -> int:
-    """``f*f*c_in*c_out/groups + c_out``: 3x3 conv 3 -> 16 with bias is 3*3*3*16 + 16 = 448."""
-    ks = [kernel] if isinstance(kernel, int) else list(kernel)
+def conv_params(kernel: Sequence[int] | int, c_in: int, c_out: int, groups: int = 1, bias: bool = True,
+                ndim: int = 2) -> int:
+    """``f*f*c_in*c_out/groups + c_out``: 3x3 conv 3 -> 16 with bias is 3*3*3*16 + 16 = 448.
+    An int ``kernel`` is square (cubic with ``ndim=3``)."""
+    ks = [kernel] * ndim if isinstance(kernel, int) else list(kernel)
     return prod(ks) * (c_in // groups) * c_out + (c_out if bias else 0)
 
 

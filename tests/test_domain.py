@@ -421,3 +421,74 @@ def test_duplicates_and_speed():
     assert time.perf_counter() - t < 3.0
     assert dom.verdict == "locked"
     check_against(dom, cs, ("H", "W"), [(h, w) for h in range(180, 260, 3) for w in range(180, 260, 3)])
+
+
+def test_exceptions_in_canonical_form():
+    cs = [C(sympy.Eq(mod(H, 4), 0) | sympy.Eq(H, 6), "a", "Add"), C(sympy.Ne(H, 12), "b", "Add")]
+    dom = analyze_domain(cs, ["H"])
+    assert dom.verdict == "conditional" and dom.moduli == {"H": (4, (0,))}
+    fh = raw_fn(cs, ("H",))
+    vif = exact_fn(dom.valid_if, ("H",))
+    for h in SAMPLE_1D:
+        assert dom.predicts({"H": h}) == fh(h) == vif(h), h
+
+
+def test_three_symbol_product():
+    D = symbol("D")
+    a, b, c = floordiv(D, 2), floordiv(H, 2), floordiv(W, 2)
+    cs = [C(sympy.Ge(x, 1), "pool", "MaxPool") for x in (a, b, c)]
+    cs.append(C(sympy.Eq(sympy.expand(a * b * c), 360), "fc", "Gemm"))
+    dom = analyze_domain(cs, ["D", "H", "W"])
+    assert dom.verdict == "locked" and dom.exact
+    # every (x, y, z) with x*y*z == 360, each floor value hit by 2 sizes
+    expect = {(2 * x + i, 2 * y + j, 2 * z + k)
+              for x in range(1, 361) for y in range(1, 361) if 360 % (x * y) == 0
+              for z in [360 // (x * y)] for i in (0, 1) for j in (0, 1) for k in (0, 1)}
+    assert set(dom.finite_set) == expect
+    fn = raw_fn(cs, ("D", "H", "W"))
+    assert all(fn(*p) for p in list(expect)[:300])
+
+
+def test_large_lower_bound_is_cheap_and_exact():
+    cs = [C(sympy.Ge(floordiv(H, 2), 10 ** 9), "x", "Conv")]
+    dom = analyze_domain(cs, ["H"])
+    assert dom.verdict == "size-invariant" and dom.lower_bounds == {"H": 2 * 10 ** 9}
+    assert dom.contains({"H": 2 * 10 ** 9}) and not dom.contains({"H": 2 * 10 ** 9 - 1})
+
+
+def test_random_single_symbol_conditions_match_raw():
+    rng = np.random.default_rng(0)
+
+    def rand_dim(depth):
+        e = H
+        for _ in range(depth):
+            k = int(rng.integers(1, 6))
+            s = int(rng.integers(1, 4))
+            p = int(rng.integers(0, 3))
+            e = conv_out(e, k, s, p) if rng.random() < 0.7 else floordiv(e + int(rng.integers(0, 3)), s)
+        return e
+
+    for trial in range(40):
+        e1, e2 = rand_dim(int(rng.integers(1, 4))), rand_dim(int(rng.integers(1, 4)))
+        kind = trial % 4
+        if kind == 0:
+            cond = sympy.Eq(2 * e1, e2 + int(rng.integers(0, 2)))
+        elif kind == 1:
+            cond = sympy.Eq(mod(e1, int(rng.integers(2, 8))), 0)
+        elif kind == 2:
+            cond = sympy.Eq(e1, e2) | sympy.Eq(e1, 1) | sympy.Eq(e2, 1)
+        else:
+            cond = sympy.Ge(e1 - e2, 0) & sympy.Ge(e1, 3)
+        if cond in (sympy.true, sympy.false):
+            continue
+        cs = [C(sympy.Ge(e1, 1), "a", "Conv"), C(sympy.Ge(e2, 1), "b", "Conv"), C(cond, "c", "Concat")]
+        cs = [c for c in cs if c.condition is not sympy.true]
+        dom = analyze_domain(cs, ["H"])
+        assert dom.exact, cond
+        fh = raw_fn(cs, ("H",))
+        vif = exact_fn(dom.valid_if, ("H",))
+        for h in SAMPLE_1D:
+            r = fh(h)
+            assert dom.predicts({"H": h}) == r == vif(h), (cond, h)
+        valid = [h for h in range(1, 301) if fh(h)]
+        assert dom.lower_bounds["H"] == (valid[0] if valid else dom.lower_bounds["H"])

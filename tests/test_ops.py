@@ -502,6 +502,7 @@ case("Clip_opset11_inputs", lambda: op1("Clip", X2, {"lo": np.array(0, np.float3
 case("Clip_opset13_min_only", lambda: op1("Clip", X2, {"lo": np.array(0, np.float32)}, opset=13, extra_inputs=["lo"]),
      HW[::3])
 case("Clip_opset6_attrs", lambda: op1("Clip", X2, opset=6, min=0.0, max=6.0), HW[::3])
+case("CastLike", lambda: model([node("CastLike", ["x", "t"])], {"x": X2}, {"t": ints(1)}, opset=15), HW[::3])
 case("Cast_int64", lambda: op1("Cast", X2, to=I64), HW[::3])
 case("Cast_fp16_opset19", lambda: op1("Cast", X2, opset=19, to=T.FLOAT16), HW[::3])
 case("Constant_add", lambda: model([node("Constant", [], ["c"], value=_init("cv", w(1, 3, 1, 1))),
@@ -545,6 +546,11 @@ case("Resize_opset10", lambda: resize_model(X2, [1, 1, 2, 2], opset=10, mode="ne
 case("Resize_opset10_down", lambda: resize_model(X2, [1, 1, 0.5, 0.6], opset=10, mode="linear"), HW)
 case("Upsample_opset9", lambda: model([node("Upsample", ["x", "sc"], mode="nearest")], {"x": X2},
                                       {"sc": np.array([1, 1, 2, 3], np.float32)}, opset=9), HW)
+case("Upsample_opset9_linear_frac", lambda: model([node("Upsample", ["x", "sc"], mode="linear")], {"x": X2},
+                                                  {"sc": np.array([1, 1, 1.5, 2.7], np.float32)}, opset=9), HW)
+case("Upsample_opset9_downscale", lambda: model([node("Upsample", ["x", "sc"], mode="linear")], {"x": X2},
+                                                {"sc": np.array([1, 1, 1.5, 0.7], np.float32)}, opset=9), HW[::4],
+     must_be_valid_somewhere=False, expect_constraints=True)
 case("Upsample_opset7_attr", lambda: model([node("Upsample", ["x"], mode="nearest", scales=[1.0, 1.0, 2.0, 2.0])],
                                            {"x": X2}, opset=7), HW[::3])
 
@@ -639,6 +645,7 @@ case("ReduceSum_noop_empty_opset13", lambda: op1("ReduceSum", X2, {"a": np.array
 case("ReduceL2_opset18_noop", lambda: op1("ReduceL2", X2, opset=18, noop_with_empty_axes=1), HW[::3])
 case("ReduceLogSumExp_opset18", lambda: op1("ReduceLogSumExp", X2, {"a": ints(1)}, opset=18, extra_inputs=["a"],
                                             keepdims=0), HW[::3])
+case("ReduceMean_noaxes_keep0_opset18", lambda: op1("ReduceMean", X2, opset=18, keepdims=0), HW[::3])
 case("ArgMax_keep0", lambda: op1("ArgMax", X2, axis=2, keepdims=0), HW[::3])
 case("ArgMin_keep1", lambda: op1("ArgMin", X2, axis=-1), HW[::3])
 

@@ -80,6 +80,8 @@ def upsample(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, *, s
     if sc is None:
         raise RuleError("scales unknown")
     out = tuple(_scaled(d, float(s)) for d, s in zip(x.shape, sc))
+    if ctx.op_type == "Upsample" and any(float(s) < 1 for s in sc):  # the spec: every scale >= 1
+        ctx.require(False, f"Upsample scales {list(sc)} must all be >= 1")
     for a, s in enumerate(sc):
         if float(s) != 1.0:
             ctx.require_positive(out[a], f"resized axis {a}")
