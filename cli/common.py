@@ -23,7 +23,10 @@ def parse_shapes(items: Sequence[str]) -> Dict[str, List]:
         parts = [p.strip() for p in dims.split(",")]
         if not name.strip() or not all(parts):
             raise ShapealgError(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
-        out[name.strip()] = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+        if name.strip() in out:
+            raise ShapealgError(f"--shape {it!r}: input {name.strip()!r} is given twice")
+        out[name.strip()] = [int(p) if p.lstrip("-").isdigit() and p.count("-") <= 1 and len(p) < 40 else p
+                             for p in parts]
     return out
 
 
@@ -35,6 +38,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except ShapealgError as e:
             die(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        except click.UsageError as e:  # a bad option or argument: one line, not click's usage block
+            cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
+            msg = " ".join(e.format_message().split())
+            die(f"{msg} (see '{cmd} --help')")
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -52,4 +59,5 @@ shape_option = click.option("--shape", "shapes", multiple=True, metavar="NAME=DI
                             help="Override an input's shape, e.g. x=1,3,H,W (names become symbols).")
 keep_static_option = click.option("--keep-static", is_flag=True,
                                   help="Keep spatial dims the file fixes (by default they become H, W / L / D, H, W).")
-model_argument = click.argument("model", type=click.Path(dir_okay=False))
+# a plain string: the reader's own checks (missing, directory, FIFO, not ONNX) give one-line errors naming it
+model_argument = click.argument("model", type=str, metavar="MODEL")

@@ -6,6 +6,7 @@ import click
 from .analyze import analyze
 from .check import check
 from .common import Group
+from .validate import validate
 
 
 @click.group(cls=Group)
@@ -15,7 +16,7 @@ def main():
     and the input sizes it can run at."""
 
 
-for _cmd in (analyze, check):
+for _cmd in (analyze, check, validate):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

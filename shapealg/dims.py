@@ -59,7 +59,7 @@ def as_dim(x) -> MaybeDim:
         pass
     if isinstance(x, float) and x.is_integer():
         return int(x)
-    return sympy.sympify(x)
+    return sympy.sympify(x, strict=True)  # strict: a str (a model attribute...) is refused, never parsed (eval)
 
 
 @lru_cache(maxsize=65536)
@@ -214,7 +214,55 @@ def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
         return True
     if diff.is_negative:
         return False
+    # floor(e) lies in (e - 1, e]: bound each floor by its argument to decide linear-ish cases,
+    # e.g. floor(H/220 - 1/55) + 2 >= 0 because H/220 - 1/55 - 1 + 2 > 0 for every H >= 1
+    lo = _bound(diff, lower=True)
+    if lo is not None and (lo.is_nonnegative or (lo + 1).is_positive and _int_valued(diff)):
+        return True
+    hi = _bound(diff, lower=False)
+    if hi is not None and hi.is_negative:
+        return False
     return None
+
+
+def _int_valued(e) -> bool:
+    return bool(getattr(e, "is_integer", False))
+
+
+def _bound(e, lower: bool):
+    """A lower (or upper) bound of e with every floor / ceiling replaced by a bound of its argument;
+    None when e has terms this cannot bound (Max, Min, Mod, Piecewise...)."""
+    if e.is_Number or e.is_Symbol:
+        return e
+    if isinstance(e, sympy.floor):
+        return e.args[0] - 1 if lower else e.args[0]
+    if isinstance(e, sympy.ceiling):
+        return e.args[0] if lower else e.args[0] + 1
+    if e.is_Add:
+        parts = [_bound(t, lower) for t in e.args]
+        return None if any(p is None for p in parts) else sympy.Add(*parts)
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_Number and rest is not e:
+            if coeff.is_negative:
+                r = _bound(rest, not lower)
+            else:
+                r = _bound(rest, lower)
+            return None if r is None else coeff * r
+        # products of non-negative factors: bound each factor below by a non-negative bound
+        if lower and all(_nonneg(f) for f in e.args):
+            parts = [_bound(f, True) for f in e.args]
+            if all(p is not None and p.is_nonnegative for p in parts):
+                return sympy.Mul(*parts)
+        return None
+    return None
+
+
+def _nonneg(f) -> bool:
+    if f.is_nonnegative:
+        return True
+    lo = _bound(f, True)
+    return lo is not None and bool(lo.is_nonnegative)
 
 
 def simplify_bool(c):

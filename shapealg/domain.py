@@ -1134,7 +1134,8 @@ def _solve_component(comp: _Component, sets: Dict[str, SymbolSet], bound: Option
                 ubs[n] = min(ubs.get(n, u), u)
         except (_Unsupported, sympy.PolynomialError, ValueError, TypeError, ZeroDivisionError):
             continue
-    if all(n in ubs for n in names):
+    # robustness guard: a derived bound beyond _GRID_LIMIT (2**62-sized dims...) would allocate TiB; use the fallback
+    if all(n in ubs and ubs[n] <= _GRID_LIMIT for n in names):
         lists = [sets[n].values_upto(ubs[n]) for n in names]
         total = 1
         for lst in lists:
@@ -1314,7 +1315,7 @@ def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> 
     comps = []
     empty = any(s.is_empty for s in sets.values())
     for root, catoms in groups.items():
-        cnames = tuple(n for n in names if find(n) == root)
+        cnames = tuple(n for n in names if n in parent and find(n) == root)  # unconstrained symbols: no component
         comp = _Component(cnames, catoms)
         if not empty:
             _solve_component(comp, sets, bound)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import onnx
+import sympy
 from onnx import TensorProto, helper, numpy_helper
 
 from .dims import MaybeDim, parse_dim, symbol
@@ -50,6 +52,7 @@ class Graph:
     nodes: Tuple[Node, ...]  # topological order
     opsets: Mapping[str, int]
     producer: str = ""
+    warnings: Tuple[str, ...] = ()  # reader findings that do not stop the analysis (external data, odd dims)
 
     def opset(self, domain: str) -> int:
         d = "" if domain in ("", "ai.onnx") else domain
@@ -67,23 +70,101 @@ class Graph:
         return seen
 
 
+PROTOBUF_LIMIT = 2 ** 31 - 1  # protobuf cannot parse a message larger than 2 GiB
+
+
 def load_model(path: Union[str, os.PathLike]) -> onnx.ModelProto:
-    """Parse an ONNX file without touching its external data."""
-    p = os.fspath(path)
-    if not os.path.exists(p):
-        raise ShapealgError(f"{p}: no such file")
-    if os.path.isdir(p):
+    """Parse an ONNX file without touching its external data. Anything that is not a readable ONNX model
+    (missing, a directory, a FIFO / device, over 2 GiB, corrupt, another protobuf) raises ShapealgError."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise ShapealgError(f"{path!r}: expected a path to an ONNX file") from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if not p or "\x00" in p:
+        raise ShapealgError(f"{p!r}: not a valid path")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise ShapealgError(f"{p}: no such file") from None
+    except OSError as e:
+        raise ShapealgError(f"{p}: cannot access ({e.strerror or type(e).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ShapealgError(f"{p}: is a directory, expected an ONNX file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        raise ShapealgError(f"{p}: not a regular file, expected an ONNX file")
+    if st.st_size > PROTOBUF_LIMIT:
+        raise ShapealgError(f"{p}: {st.st_size} bytes is over protobuf's 2 GiB limit; an ONNX file this large "
+                            f"must keep its weights as external data")
     try:
         with open(p, "rb") as f:
             data = f.read()
+    except OSError as e:
+        raise ShapealgError(f"{p}: cannot read ({e.strerror or type(e).__name__})") from None
+    if not data:
+        raise ShapealgError(f"{p}: empty file, expected an ONNX model")
+    try:
         model = onnx.ModelProto()
         model.ParseFromString(data)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types
-        raise ShapealgError(f"{p}: not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'parse error'})") from None
+        first = str(e).splitlines()[0] if str(e).strip() else "parse error"
+        raise ShapealgError(f"{p}: not a readable ONNX model ({type(e).__name__}: {first})") from None
     if not model.HasField("graph"):
-        raise ShapealgError(f"{p}: not an ONNX model (no graph)")
+        raise ShapealgError(f"{p}: not an ONNX model (no graph; another protobuf such as a TensorProto or a "
+                            f"GraphProto, or not ONNX at all)")
     return model
+
+
+def _s(x) -> str:
+    """A protobuf string field as str: proto2 strings with invalid UTF-8 come back as bytes."""
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "backslashreplace")
+    return x if isinstance(x, str) else str(x)
+
+
+def _ext_info(t: onnx.TensorProto) -> Dict[str, str]:
+    return {_s(e.key): _s(e.value) for e in t.external_data}
+
+
+def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> List[str]:
+    """External-data locations that would be unsafe to open: absolute paths, paths that leave the model's
+    folder (``..``), and symlinks that resolve outside it. Decided from the names alone (``realpath`` reads
+    links, never a file's contents); nothing is opened. ``model_dir`` None: the model was given in memory,
+    only the lexical checks apply."""
+    out: List[str] = []
+    base = os.path.realpath(model_dir) if model_dir is not None else None
+
+    def check(t: onnx.TensorProto, where: str) -> None:
+        if t.data_location != TensorProto.EXTERNAL:
+            return
+        loc = _ext_info(t).get("location", "")
+        why = None
+        if not loc:
+            why = "has no location"
+        elif "\x00" in loc:
+            why = "has a NUL byte in its location"
+        elif os.path.isabs(loc) or loc.startswith(("\\", "/")) or re.match(r"^[A-Za-z]:", loc):
+            why = f"location {loc!r} is an absolute path"
+        elif ".." in re.split(r"[\\/]+", loc):
+            why = f"location {loc!r} leaves the model's folder"
+        elif base is not None:
+            try:
+                real = os.path.realpath(os.path.join(base, loc))
+            except (OSError, ValueError):
+                real = None
+            if real is None or os.path.commonpath([base, real]) != base:
+                why = f"location {loc!r} resolves outside the model's folder (a symlink?)"
+        if why:
+            out.append(f"{where} {_s(t.name)!r}: external data {why}; refused (never read)")
+
+    for t in model.graph.initializer:
+        check(t, "initializer")
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                check(a.t, f"node {_s(n.name) or _s(n.op_type)!r} attribute {_s(a.name)}: tensor")
+    return out
 
 
 def _attr_value(a: onnx.AttributeProto):
@@ -94,13 +175,13 @@ def _attr_value(a: onnx.AttributeProto):
     if t == A.FLOAT:
         return float(a.f)
     if t == A.STRING:
-        return a.s.decode("utf-8", "replace")
+        return a.s.decode("utf-8", "replace") if isinstance(a.s, bytes) else _s(a.s)
     if t == A.INTS:
         return [int(x) for x in a.ints]
     if t == A.FLOATS:
         return [float(x) for x in a.floats]
     if t == A.STRINGS:
-        return [s.decode("utf-8", "replace") for s in a.strings]
+        return [s.decode("utf-8", "replace") if isinstance(s, bytes) else _s(s) for s in a.strings]
     if t == A.TENSOR:
         return a.t
     if t == A.GRAPH:
@@ -137,9 +218,10 @@ def _declared_dims(vi: onnx.ValueInfoProto):
     out = []
     for d in tt.shape.dim:
         if d.HasField("dim_value"):
-            out.append(int(d.dim_value))
+            # a negative dim_value is invalid ONNX (some tools write -1 for "dynamic"): unknown
+            out.append(int(d.dim_value) if d.dim_value >= 0 else None)
         elif d.HasField("dim_param") and d.dim_param:
-            out.append(d.dim_param)
+            out.append(_s(d.dim_param))
         else:
             out.append(None)
     return tuple(out), tt.elem_type
@@ -148,15 +230,44 @@ def _declared_dims(vi: onnx.ValueInfoProto):
 _SANITIZE = re.compile(r"[^A-Za-z0-9_]")
 
 
-def dim_from_param(param: str) -> MaybeDim:
-    """A file's dim_param as a Dim: a formula when it parses as one, else an opaque symbol."""
+# Formula text that may reach sympy's parser (which evals): names, integers, + - * / %, parentheses and
+# commas only. No dots, brackets, quotes, colons or '**' means no attribute access, no strings, no lambdas and
+# no exponent towers (9**9**9 would hang); every name becomes a symbol or one of floor / ceiling / Mod / Max...
+_SAFE_FORMULA = re.compile(r"^[A-Za-z0-9_ +\-*/%(),]{1,200}$")
+
+
+def safe_formula_text(text: str) -> bool:
+    """True when ``text`` may be handed to ``parse_dim`` (see _SAFE_FORMULA)."""
+    return bool(_SAFE_FORMULA.match(text)) and "**" not in text and "__" not in text and text.count("(") <= 20
+
+
+def _finite_dim(d) -> bool:
+    if d is None or isinstance(d, int):
+        return d is None or d >= 0
     try:
-        return parse_dim(param)
-    except ValueError:
-        name = _SANITIZE.sub("_", param) or "d"
-        if not name[0].isalpha():
-            name = "d_" + name
-        return symbol(name)
+        if d.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            return False
+        return not d.is_number and not any(isinstance(a, sympy.Float) for a in sympy.preorder_traversal(d))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def dim_from_param(param: str) -> MaybeDim:
+    """A file's dim_param as a Dim: a formula when it parses as a safe one (integers, symbols, + - * / %,
+    floor / ceiling / Mod / Max / Min), else an opaque symbol named after it. The text is never evaluated
+    unless it passes ``safe_formula_text``."""
+    param = _s(param)
+    if safe_formula_text(param):
+        try:
+            d = parse_dim(param)
+            if _finite_dim(d):
+                return d
+        except (ValueError, TypeError, SyntaxError, sympy.SympifyError, RecursionError, MemoryError):
+            pass
+    name = _SANITIZE.sub("_", param)[:64] or "d"
+    if not name[0].isalpha():
+        name = "d_" + name
+    return symbol(name)
 
 
 def _input_dims(name: str, declared, dtype: int, overrides: Mapping[str, Sequence], symbolize_spatial: bool,
@@ -169,10 +280,18 @@ def _input_dims(name: str, declared, dtype: int, overrides: Mapping[str, Sequenc
                     raise ShapealgError(f"{path}: --shape {name}: dim {d} is negative")
                 dims.append(d)
             else:
+                text = str(d).strip()
+                if not safe_formula_text(text):
+                    raise ShapealgError(f"{path}: --shape {name}: dim {text[:60]!r} is not a plain formula "
+                                        f"(names, integers, + - * / %, floor / ceiling / Mod / Max / Min)")
                 try:
-                    dims.append(parse_dim(str(d)))
-                except ValueError as e:
-                    raise ShapealgError(f"{path}: --shape {name}: {e}") from None
+                    dim = parse_dim(text)
+                except (ValueError, TypeError, SyntaxError, sympy.SympifyError, RecursionError) as e:
+                    raise ShapealgError(f"{path}: --shape {name}: {str(e).splitlines()[0] if str(e) else e!r}") from None
+                if not _finite_dim(dim):
+                    raise ShapealgError(f"{path}: --shape {name}: dim {text!r} is not a size (it must be a "
+                                        f"non-negative integer or a formula in symbols)")
+                dims.append(dim)
         if declared is not None and len(declared) != len(dims):
             raise ShapealgError(f"{path}: --shape {name}: the file declares rank {len(declared)}, got {len(dims)} dims")
         return tuple(dims)
@@ -237,25 +356,55 @@ def _toposort(nodes: List[Node], available: set, path: str) -> List[Node]:
 
 def read_graph(model: Union[str, os.PathLike, onnx.ModelProto], *, shapes: Optional[Mapping[str, Sequence]] = None,
                symbolize_spatial: bool = True) -> Graph:
-    """Read a model into a ``Graph``. ``shapes`` overrides input shapes ({"x": [1, 3, "H", "W"]})."""
+    """Read a model into a ``Graph``. ``shapes`` overrides input shapes ({"x": [1, 3, "H", "W"]}).
+    Never reads external data: unsafe external-data locations become ``Graph.warnings``."""
     path = "<model>"
+    model_dir: Optional[str] = None
     if not isinstance(model, onnx.ModelProto):
-        path = os.fspath(model)
-        model = load_model(path)
+        if not isinstance(model, (str, bytes, os.PathLike)):
+            raise ShapealgError(f"expected an ONNX file path or an onnx.ModelProto, got {type(model).__name__}")
+        arg = model
+        model = load_model(arg)
+        path = os.fsdecode(os.fspath(arg))
+        model_dir = os.path.dirname(os.path.abspath(path))
+    try:
+        return _read(model, path, model_dir, shapes, symbolize_spatial)
+    except ShapealgError:
+        raise
+    except RecursionError:
+        raise ShapealgError(f"{path}: the model is too deeply nested to read") from None
+    except (ValueError, TypeError, OverflowError, KeyError, IndexError, AttributeError, UnicodeError) as e:
+        first = str(e).splitlines()[0][:200] if str(e).strip() else ""
+        raise ShapealgError(f"{path}: malformed model ({type(e).__name__}: {first})") from None
+
+
+def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, symbolize_spatial: bool) -> Graph:
     g = model.graph
-    opsets = {("" if o.domain in ("", "ai.onnx") else o.domain): int(o.version) for o in model.opset_import}
+    warnings: List[str] = [f"{path}: {w}" for w in external_data_problems(model, model_dir)]
+    opsets: Dict[str, int] = {}
+    for o in model.opset_import:
+        dom = _s(o.domain)
+        opsets["" if dom in ("", "ai.onnx") else dom] = int(o.version)
     if "" not in opsets:
         opsets[""] = 1 if not model.opset_import else max(opsets.values(), default=1)
+    if opsets[""] < 1 or opsets[""] > 10 ** 4:
+        warnings.append(f"{path}: default-domain opset {opsets['']} is not an ONNX opset; ops are read with "
+                        f"the rules of the nearest one")
+        opsets[""] = min(max(opsets[""], 1), 10 ** 4)
     inits: Dict[str, Initializer] = {}
     for t in g.initializer:
+        tname = _s(t.name)
         if any(d < 0 for d in t.dims):
-            raise ShapealgError(f"{path}: initializer {t.name!r} has a negative dim {list(t.dims)}")
-        inits[t.name] = Initializer(t.name, tuple(int(d) for d in t.dims), int(t.data_type), tensor_value(t))
+            raise ShapealgError(f"{path}: initializer {tname!r} has a negative dim {list(t.dims)}")
+        if tname in inits:
+            warnings.append(f"{path}: initializer {tname!r} is declared twice; the last one is used")
+        inits[tname] = Initializer(tname, tuple(int(d) for d in t.dims), int(t.data_type), tensor_value(t))
     overrides = dict(shapes or {})
     init_names = set(inits)
-    unknown = [k for k in overrides if k not in {i.name for i in g.input}]
+    input_names = [_s(i.name) for i in g.input]
+    unknown = [k for k in overrides if k not in input_names]
     if unknown:
-        names = [i.name for i in g.input if i.name not in init_names]
+        names = [n for n in input_names if n not in init_names]
         raise ShapealgError(f"{path}: --shape names input {unknown[0]!r}, but the model's inputs are {names}")
     used: set = set()
     for vi in g.input:  # names used in the file's own dim_params are taken
@@ -266,30 +415,37 @@ def read_graph(model: Union[str, os.PathLike, onnx.ModelProto], *, shapes: Optio
     inputs = []
     seen_inputs = set()
     for vi in g.input:
-        if vi.name in init_names:
+        vname = _s(vi.name)
+        if vname in init_names:
             continue
-        if vi.name in seen_inputs:
-            raise ShapealgError(f"{path}: graph input {vi.name!r} is declared twice")
-        seen_inputs.add(vi.name)
+        if not vname:
+            raise ShapealgError(f"{path}: a graph input has no name")
+        if vname in seen_inputs:
+            raise ShapealgError(f"{path}: graph input {vname!r} is declared twice")
+        seen_inputs.add(vname)
         decl, dtype = _declared_dims(vi)
-        dims = _input_dims(vi.name, decl, dtype, overrides, symbolize_spatial, used, path)
-        inputs.append(GraphInput(vi.name, dims, int(dtype), decl))
+        if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
+                dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):
+            warnings.append(f"{path}: input {vname!r} declares a negative dim; read as unknown")
+        dims = _input_dims(vname, decl, dtype, overrides, symbolize_spatial, used, path)
+        inputs.append(GraphInput(vname, dims, int(dtype), decl))
     nodes = []
-    names_seen: Dict[str, int] = {}
+    names_seen: set = set()
     for i, n in enumerate(g.node):
-        name = n.name or f"{n.op_type}_{i}"
-        if name in names_seen:  # node names are not required to be unique; make them so
-            names_seen[name] += 1
-            name = f"{name}#{names_seen[name]}"
-        else:
-            names_seen[name] = 0
-        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        op_type = _s(n.op_type)
+        base = _s(n.name) or f"{op_type}_{i}"
+        name, k = base, 0
+        while name in names_seen:  # node names are not required to be unique; make them so
+            k += 1
+            name = f"{base}#{k}"
+        names_seen.add(name)
+        attrs = {_s(a.name): _attr_value(a) for a in n.attribute}
         scope = ""
         for p in n.metadata_props:
-            if p.key in ("pkg.torch.onnx.name_scopes", "namespace"):
-                scope = p.value
-        nodes.append(Node(name, n.op_type, n.domain, tuple(n.input), tuple(n.output), attrs, scope))
-    available = {gi.name for gi in inputs} | init_names
+            if _s(p.key) in ("pkg.torch.onnx.name_scopes", "namespace"):
+                scope = _s(p.value)
+        nodes.append(Node(name, op_type, _s(n.domain), tuple(_s(x) for x in n.input),
+                          tuple(_s(x) for x in n.output), attrs, scope))
     nodes = _toposort(nodes, set(), path)
-    return Graph(path=path, inputs=tuple(inputs), outputs=tuple(o.name for o in g.output), initializers=inits,
-                 nodes=tuple(nodes), opsets=opsets, producer=model.producer_name)
+    return Graph(path=path, inputs=tuple(inputs), outputs=tuple(_s(o.name) for o in g.output), initializers=inits,
+                 nodes=tuple(nodes), opsets=opsets, producer=_s(model.producer_name), warnings=tuple(warnings))

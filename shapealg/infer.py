@@ -117,7 +117,7 @@ def infer_graph(graph: Graph) -> InferResult:
         env.setdefault(name, Value(init.dims, init.dtype, init.value, is_initializer=True))
     results: List[NodeResult] = []
     constraints: List[Constraint] = []
-    warnings: List[str] = []
+    warnings: List[str] = list(graph.warnings)  # reader findings (unsafe external data...) come first
     for node in graph.nodes:
         opset = graph.opset(node.domain)
         ctx = NodeContext(node.name, node.op_type, opset, len(node.outputs))

@@ -1,3 +1,3 @@
 """One small module per op family; importing this package registers every rule."""
-from . import conv, elementwise, linear, norm, reduce, resize, shape_ops  # noqa: F401
+from . import conv, elementwise, gather_scatter, linear, norm, reduce, resize, shape_ops  # noqa: F401
 from .registry import lookup, register, registered_ops  # noqa: F401

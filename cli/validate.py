@@ -1,0 +1,101 @@
+"""``shapealg validate``: the formulas and the valid set against real runs."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from shapealg.tensor import ShapealgError
+
+from .common import keep_static_option, model_argument, parse_shapes, shape_option
+
+
+def _load_module(spec: str):
+    """``path/to/file.py:factory`` -> factory() (an nn.Module)."""
+    import importlib.util
+    import os
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ShapealgError(f"--module {spec!r}: expected path/to/file.py:factory")
+    if not os.path.isfile(path):
+        raise ShapealgError(f"--module {spec!r}: no file {path!r}")
+    mspec = importlib.util.spec_from_file_location("_shapealg_user_module", path)
+    mod = importlib.util.module_from_spec(mspec)
+    try:
+        mspec.loader.exec_module(mod)
+    except Exception as e:  # noqa: BLE001 - the user's file
+        raise ShapealgError(f"--module {spec!r}: importing {path} failed: {type(e).__name__}: {e}") from None
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise ShapealgError(f"--module {spec!r}: {path} has no {name!r}")
+    return fn() if callable(fn) and not hasattr(fn, "forward") else fn
+
+
+@click.command()
+@model_argument
+@click.option("--size", "sizes", multiple=True, metavar="HxW",
+              help="A size to run, e.g. 448x448 or H=448,W=320; repeat for several.")
+@click.option("--sample", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run N random sizes (seeded) instead of the chosen ones.")
+@click.option("--max-sizes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Cap the number of sizes validate chooses by itself.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch", "both"]), default="onnxruntime",
+              show_default=True,
+              help="torch / both need the module: --module path/to/file.py:factory (or use the Python API).")
+@click.option("--module", "module_spec", default=None, metavar="FILE.py:FACTORY",
+              help="The torch module the file was exported from: FACTORY() must return it.")
+@click.option("--memory-budget", type=click.FloatRange(min=0), default=512, show_default=True, metavar="MIB",
+              help="Skip sizes whose predicted activations exceed this many MiB (0: no limit).")
+@shape_option
+@keep_static_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memory_budget, shapes, keep_static, fmt):
+    """Run MODEL in onnxruntime (and torch) at many sizes and compare every intermediate shape with
+    its formula; sizes predicted invalid must fail where predicted. Without --size / --sample the
+    sizes are chosen from the analysis: boundaries, residues, primes, finite-set points, large sizes.
+
+    Exit 0 when everything agrees (failures as predicted included), 1 on any mismatch or surprise,
+    2 on unusable input.
+    """
+    from shapealg.analysis import analyze
+    from shapealg.validate import check_device, choose_sizes, sample_sizes
+    from shapealg.validate import validate as run
+
+    if runtime != "onnxruntime" and not module_spec:
+        raise ShapealgError(f"--runtime {runtime} needs --module path/to/file.py:factory "
+                            "(or the Python API: validate(..., module=m))")
+    check_device(device, runtime)
+    module = _load_module(module_spec) if module_spec else None
+    budget = int(memory_budget * 2 ** 20) if memory_budget else None
+    a = analyze(model, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static)
+    if sizes:
+        plan = list(sizes)
+    elif sample:
+        plan = list(sample_sizes(a, sample, memory_budget=budget))
+    else:
+        plan = list(choose_sizes(a, n=max_sizes, memory_budget=budget))
+
+    bars = []
+
+    def progress(done, total, outcome):  # the bar starts with the first finished size
+        if total > 3 and not bars:
+            bars.append(click.progressbar(length=total, label="validating", file=sys.stderr))
+            bars[0].__enter__()
+        if bars:
+            bars[0].update(1)
+    try:
+        rep = run(model, sizes=plan, device=device, runtime=runtime, module=module, progress=progress,
+                  analysis=a, memory_budget=budget)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    if fmt == "json":
+        click.echo(json.dumps(rep.to_json(), indent=2))
+    else:
+        click.echo(rep.table())
+        for w in rep.warnings:
+            click.echo(f"warning: {w}", err=True)
+    sys.exit(0 if rep.ok else 1)
