@@ -11,11 +11,14 @@ from . import rules as _rules  # noqa: F401  (registers every rule)
 from .dims import MaybeDim, as_dim, canon
 from .graph import Graph, read_graph
 from .rules.registry import NodeContext, RuleError, lookup
+from .subgraph import attach_scope
 from .tensor import UNKNOWN, Constraint, NodeResult, ShapealgError, Value, ValueInfo
+from . import limits as _limits
 
 _FLOAT_TYPES = {1, 10, 11, 16}
 # inputs that hold state rather than trained weights (torch counts them as buffers)
 BUFFER_INPUTS = {"BatchNormalization": (3, 4)}
+MAX_RANK = _limits.MAX_RANK  # a rule producing a higher rank (from a malformed shape vector) gives unknown outputs
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def infer_graph(graph: Graph) -> InferResult:
     for node in graph.nodes:
         opset = graph.opset(node.domain)
         ctx = NodeContext(node.name, node.op_type, opset, len(node.outputs))
+        attach_scope(ctx, env, graph.opset)  # If / Loop / Scan bodies see the outer values
         ins: List[Optional[Value]] = []
         missing = [x for x in node.inputs if x and x not in env]
         for x in node.inputs:
@@ -174,15 +178,44 @@ def _call_rule(rule, ctx: NodeContext, node, ins: List[Optional[Value]]) -> List
         return _as_outputs(None, len(node.outputs))
     while len(args) < required:
         args.append(None)
+    token = None
     try:
-        return _as_outputs(rule(ctx, *args, **attrs), len(node.outputs))
+        with _limits.time_limit(_limits.node_seconds(), f"node {node.name!r} (op {node.op_type})") as token:
+            outs = _as_outputs(rule(ctx, *args, **attrs), len(node.outputs))
+            if any(o.shape is not None and len(o.shape) > MAX_RANK for o in outs):  # robustness: absurd ranks
+                raise RuleError(f"an output rank above {MAX_RANK}")
+            return [_bounded(ctx, node, _canon(o)) for o in outs]  # canon here: bounded by the limit too
+    except _limits.TimeLimitExceeded as e:
+        if token is None or e.token is not token:
+            raise  # an outer limit (the whole command's): not this node's to handle
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): shape formulas took longer than {e.seconds:g} s "
+                 f"(SHAPEALG_NODE_TIME_LIMIT); outputs unknown")
     except RuleError as e:
         ctx.warn(f"node {node.name!r} (op {node.op_type}): {e}; outputs unknown")
     except ShapealgError:
         raise
     except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, AttributeError, OverflowError) as e:
-        ctx.warn(f"node {node.name!r} (op {node.op_type}): cannot infer shapes ({type(e).__name__}: {e}); outputs unknown")
+        absent = [i for i in range(required) if i >= len(ins) or ins[i] is None]
+        if absent:  # the likely cause, in words
+            ctx.warn(f"node {node.name!r} (op {node.op_type}): input {absent[0]} is missing (the op needs it); "
+                     f"outputs unknown")
+        else:
+            ctx.warn(f"node {node.name!r} (op {node.op_type}): cannot infer shapes ({type(e).__name__}: "
+                     f"{str(e)[:200]}); outputs unknown")
+    except (MemoryError, RecursionError) as e:  # absurd sizes / ranks in a malformed model: this node only
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): too large to infer ({type(e).__name__}); outputs unknown")
     return _as_outputs(None, len(node.outputs))
+
+
+def _bounded(ctx: NodeContext, node, v: Value) -> Value:
+    """Dims whose formula is larger than limits.MAX_EXPR_NODES become unknown, with a note."""
+    if v.shape is None or not any(_limits.expr_too_large(d) for d in v.shape):
+        if v.value is not None and any(_limits.expr_too_large(x) for x in v.value):
+            return Value(v.shape, v.dtype, None, v.is_initializer)
+        return v
+    ctx.warn(f"node {node.name!r} (op {node.op_type}): a shape formula has more than {_limits.MAX_EXPR_NODES} "
+             f"terms; that dim is left unknown")
+    return Value(tuple(None if _limits.expr_too_large(d) else d for d in v.shape), v.dtype, None, v.is_initializer)
 
 
 def infer(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True) -> InferResult:

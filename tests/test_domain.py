@@ -18,6 +18,7 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from shapealg.dims import ceildiv, floordiv, mod, symbol
+from sympy import floor
 from shapealg.domain import Domain, analyze_domain
 from shapealg.formulas import conv_out, pool_out
 from shapealg.tensor import Constraint
@@ -492,3 +493,85 @@ def test_random_single_symbol_conditions_match_raw():
             assert dom.predicts({"H": h}) == r == vif(h), (cond, h)
         valid = [h for h in range(1, 301) if fh(h)]
         assert dom.lower_bounds["H"] == (valid[0] if valid else dom.lower_bounds["H"])
+
+
+# ---------------------------------------------------------------- conditions in several symbols
+
+def _c(cond, node="n"):
+    return Constraint(node, "Op", cond, "test")
+
+
+def test_product_lower_bound_implied_by_per_symbol_bounds():
+    H, W = symbol("H"), symbol("W")
+    a, b = floor(H / 8), floor(W / 8)
+    d = analyze_domain([_c(a >= 1), _c(b >= 1), _c(a * b >= 1)], [H, W])
+    assert d.verdict == "size-invariant" and d.exact, d.summary
+    assert "implied" in d.method
+    # not implied: needs a product of at least 2
+    d2 = analyze_domain([_c(a >= 1), _c(b >= 1), _c(a * b >= 2)], [H, W])
+    assert d2.verdict == "conditional" and not d2.contains({"H": 8, "W": 8}) and d2.contains({"H": 16, "W": 8})
+
+
+def test_reshape_zero_copy_piecewise_is_resolved():
+    """Reshape's "0 copies the input dim" gives Piecewise targets; with the product >= 1 they are the product."""
+    H, W = symbol("H"), symbol("W")
+    P = floor(H / 8) * floor(W / 8)
+    pw = sympy.Piecewise((floor(H / 8), sympy.Eq(P, 0)), (P, True))
+    d = analyze_domain([_c(floor(H / 8) >= 1), _c(floor(W / 8) >= 1), _c(sympy.Eq(16 * P, 16 * pw))], [H, W])
+    assert d.verdict == "size-invariant" and d.exact, d.summary
+    assert str(d.valid_if) == "(H >= 8) & (W >= 8)"
+
+
+def test_window_partition_folds_into_per_symbol_residues():
+    H, W = symbol("H"), symbol("W")
+    cond = sympy.Eq(8 * floor(H / 4) * floor(W / 4), 128 * floor(H / 16) * floor(W / 16))
+    d = analyze_domain([_c(floor(H / 4) >= 1), _c(floor(W / 4) >= 1), _c(floor(H / 16) * floor(W / 16) >= 1),
+                        _c(cond)], [H, W])
+    assert d.verdict == "conditional" and d.exact, d.summary
+    assert d.moduli == {"H": (16, (0, 1, 2, 3)), "W": (16, (0, 1, 2, 3))}
+    assert "H % 16 < 4" in d.summary and "H >= 16" in d.summary
+    for h in range(1, 70):
+        for w in (1, 15, 16, 17, 19, 20, 31, 32, 35, 36, 67):
+            want = floor(h / 4) >= 1 and floor(w / 4) >= 1 and (h // 16) * (w // 16) >= 1 and \
+                (h // 4) * (w // 4) == 16 * (h // 16) * (w // 16)
+            assert d.contains({"H": h, "W": w}) == bool(want)
+            assert d.predicts({"H": h, "W": w}) == bool(want), (h, w)
+
+
+def test_non_product_condition_is_not_folded():
+    """H and W tied together (H == W mod 2) is not a product of per-symbol sets: it stays a component."""
+    H, W = symbol("H"), symbol("W")
+    d = analyze_domain([_c(sympy.Eq(sympy.Mod(H + W, 2), 0))], [H, W])
+    assert d.verdict == "conditional"
+    for h, w in [(2, 4), (3, 5), (2, 3), (7, 10)]:
+        assert d.predicts({"H": h, "W": w}) == ((h + w) % 2 == 0)
+
+
+def test_prover_is_sound_on_random_conditions():
+    """holds_everywhere may say "not proved", never a wrong "proved": checked by brute force."""
+    import random
+    from shapealg.domain.ir import _ir
+    from shapealg.domain.prove import holds_everywhere
+    from shapealg.domain.sets import SymbolSet
+    H, W = symbol("H"), symbol("W")
+    rng = random.Random(0)
+    gens = [floor(H / 2), floor(H / 3), floor(W / 4), floor((H - 1) / 2), H, W, floor(W / 8)]
+    proved = 0
+    for _ in range(300):
+        g1, g2 = rng.sample(gens, 2)
+        e = rng.randint(-2, 3) * g1 * g2 + rng.randint(-3, 3) * g1 + rng.randint(-5, 5)
+        cond = rng.choice([e >= 0, sympy.Eq(e, e), e > -3])
+        if cond in (sympy.true, sympy.false):
+            continue
+        lbs = {"H": rng.randint(1, 12), "W": rng.randint(1, 12)}
+        sets = {n: SymbolSet(n, tuple(range(lbs[n], lbs[n])), lbs[n], 1, (0,)) for n in ("H", "W")}
+        names = tuple(sorted(s.name for s in cond.free_symbols))
+        if not names:
+            continue
+        ok = holds_everywhere(_ir(cond), names, sets)
+        if ok:
+            proved += 1
+            for h in range(lbs["H"], lbs["H"] + 40):
+                for w in range(lbs["W"], lbs["W"] + 40):
+                    assert bool(cond.subs({H: h, W: w})), (cond, h, w)
+    assert proved > 20

@@ -1,0 +1,36 @@
+"""Constraints -> the exact set of valid input sizes, in plain words, with a verdict.
+
+How it works (all sizes are positive integers):
+
+* Conditions are deduplicated and split into atoms (the conjuncts of each condition).
+* Each atom is compiled once into a small expression tree (``_ir``) that is evaluated with exact
+  integer arithmetic (``floor(n/d)`` as ``n // d`` on a common denominator; numpy int64 arrays, or
+  Python ints in object arrays when the magnitudes could overflow). No float ever decides a floor.
+* Lower-bound atoms ``E(H) >= c`` with ``E`` non-decreasing in ``H`` (conv / pool outputs >= 1) are
+  exactly ``H >= h0``; ``h0`` is found by an exponential + binary search. They cost nothing more.
+* The other atoms in one symbol are periodic: with ``M`` the lcm of the denominators of the slopes of
+  every floor argument (``floor(floor(H/2)/3)`` has slope 1/6), ``H = M*q + r`` turns each floor
+  into ``k*q + floor(const)`` exactly, so each comparison becomes a polynomial in ``q`` per residue
+  ``r``. Past the Cauchy root bound of that polynomial its sign is that of the leading coefficient,
+  so from ``T = M * max bound`` on, truth depends only on ``H mod M``. Evaluating every
+  ``H < T + M`` exactly therefore gives the whole (eventually periodic) set, which is then put in
+  canonical form (smallest period, earliest start).
+* Atoms in several symbols (``Eq(32*(floor(H/2)-2)*(floor(W/2)-2), 387200)``,
+  ``Eq(floor(H/16)*floor(W/16), 196)``) are polynomials in monotone generators (``floor(H/2)``...).
+  Shifting each generator by its minimum on the per-symbol set (``g = g_min + t``, ``t >= 0``), an
+  equality whose non-constant coefficients all have one sign bounds every ``t`` that has a pure
+  power term: that gives finite upper bounds. Inside the bounds the solutions are enumerated exactly
+  (a full grid when small, else every value of the other symbols and the linear generator solved
+  for, like divisor pairs) and every atom is re-checked on every candidate.
+* Where none of that applies, a bounded exhaustive evaluation is used, and ``Domain.method`` /
+  ``Domain.exact`` say so and up to which bound.
+"""
+from __future__ import annotations
+
+from ._consts import VERDICTS
+from .analyze import analyze_domain
+from .ir import _cexpr, _ir  # noqa: F401  (used by validate's evaluator)
+from .result import Domain
+from .sets import SymbolSet
+
+__all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS"]

@@ -1,0 +1,9 @@
+"""Limits of the domain analysis."""
+VERDICTS = ("size-invariant", "conditional", "locked", "never-valid")
+
+_DEFAULT_BOUND_1D = 4096      # exhaustive fallback for one symbol
+_DEFAULT_BOUND_ND = 1024      # exhaustive fallback per symbol for a component of several
+_GRID_LIMIT = 4_000_000       # points evaluated at once in an enumeration
+_SCAN_LIMIT = 20_000_000      # largest exact 1-D scan (T + M) before giving up on a symbol
+_INT64_SAFE = 2 ** 62
+_SYMPY_LIMIT = 20_000        # points of a fallback search that has to evaluate a condition with sympy (slow)

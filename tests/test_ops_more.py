@@ -1,0 +1,682 @@
+"""Rules added for issue 4 (Einsum, TopK, data-dependent ops, DepthToSpace & co., generators, quantization, If /
+Loop / Scan, com.microsoft extras), each checked against onnxruntime at many sizes the way tests/test_ops.py
+does: every formula shapealg infers is evaluated and compared with the shapes onnxruntime produces, and the
+constraints must hold exactly where onnxruntime runs.
+
+Data-dependent sizes are fresh symbols (``nz_<node>``...): the value onnxruntime gave such a dim is bound to
+the symbol, and every other formula downstream must then agree with onnxruntime too. Dims a rule leaves
+unknown (None) must come with a warning naming the node and op; the known dims beside them are still checked.
+Ops onnxruntime cannot run on CPU (BiasAdd, BiasSplitGelu, GroupNorm) are checked against hand-derived shapes.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import onnx
+import pytest
+import sympy
+from onnx import TensorProto as T
+from onnx import helper as oh
+from onnx import numpy_helper
+
+from conftest import OrtRunError, run_ort
+from shapealg import infer
+from shapealg.dims import evaluate, symbol
+from shapealg.rules.data_dependent import is_data_dependent
+
+F, I64, B, U8 = T.FLOAT, T.INT64, T.BOOL, T.UINT8
+MS = "com.microsoft"
+SIZES = list(range(1, 10)) + [13, 17, 32]
+
+
+# ----------------------------------------------------------------------------------------------- building
+
+
+def _init(name: str, arr) -> onnx.TensorProto:
+    arr = np.asarray(arr)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return numpy_helper.from_array(arr, name)
+
+
+def ints(*v) -> np.ndarray:
+    return np.array(v, dtype=np.int64)
+
+
+def w(*shape) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def u8(*shape) -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 255, shape).astype(np.uint8)
+
+
+def node(op: str, inputs: Sequence[str], outputs: Sequence[str] = ("y",), domain: str = "", **attrs):
+    return oh.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", domain=domain, **attrs)
+
+
+def graph(nodes, inputs: Dict[str, Sequence], inits: Optional[dict] = None, types: Optional[dict] = None,
+          outputs: Sequence[str] = (), name: str = "g") -> onnx.GraphProto:
+    types = types or {}
+    g_in = [oh.make_tensor_value_info(n, types.get(n, F), list(s) if s is not None else None)
+            for n, s in inputs.items()]
+    outs = list(outputs) or [[o for nd in nodes for o in nd.output if o][-1]]
+    return oh.make_graph(nodes, name, g_in, [onnx.ValueInfoProto(name=o) for o in outs],
+                         initializer=[_init(k, v) for k, v in (inits or {}).items()])
+
+
+def model(nodes, inputs: Dict[str, Sequence], inits: Optional[dict] = None, opset: int = 17,
+          types: Optional[dict] = None, ms: bool = False) -> onnx.ModelProto:
+    ops = [oh.make_opsetid("", opset)] + ([oh.make_opsetid(MS, 1)] if ms else [])
+    m = oh.make_model(graph(nodes, inputs, inits, types), opset_imports=ops)
+    m.ir_version = 8 if opset <= 17 else 10
+    return m
+
+
+def one(op: str, inputs: Dict[str, Sequence], inits: Optional[dict] = None, opset: int = 17, n_out: int = 1,
+        types: Optional[dict] = None, ms: bool = False, order: Optional[Sequence[str]] = None, **attrs):
+    """A single node reading the graph inputs, then the initializers (or ``order``)."""
+    ins = list(order) if order is not None else list(inputs) + list(inits or {})
+    outs = ["y"] + [f"y{i}" for i in range(1, n_out)]
+    return model([node(op, ins, outs, domain=MS if ms else "", **attrs)], inputs, inits, opset, types, ms)
+
+
+def grid(names: Sequence[str], values: Sequence[int] = SIZES, extra: Sequence[dict] = ()) -> List[Dict[str, int]]:
+    vals = list(values)
+    n = len(vals)
+    out = []
+    for k, nm in enumerate(names):
+        for i, v in enumerate(vals):
+            env = {o: vals[(i * (3 + 2 * j) + 5 * j + 1) % n] for j, o in enumerate(names) if o != nm}
+            env[nm] = v
+            out.append(env)
+    out += [{nm: v for nm in names} for v in vals] + list(extra)
+    uniq = []
+    for e in out:
+        if e not in uniq:
+            uniq.append(e)
+    return uniq
+
+
+def pairs(names: Sequence[str], values: Sequence[int]) -> List[Dict[str, int]]:
+    return [dict(zip(names, c)) for c in itertools.product(values, repeat=len(names))]
+
+
+# --------------------------------------------------------------------------------------------- checking
+
+
+@dataclass
+class Case:
+    id: str
+    build: Callable[[], onnx.ModelProto]
+    sizes: List[Dict[str, int]]
+    allow_empty: bool = False
+    expect_constraints: Optional[bool] = None
+    data_dependent: Sequence[str] = ()   # symbols that must be declared (prefix_<node>)
+    unknown_ok: bool = False             # some dims are unknown (None), with warnings
+    warn: Sequence[str] = ()             # substrings the warnings must contain
+    checks: List[Callable] = field(default_factory=list)
+    xfail: Optional[str] = None
+
+
+CASES: List[Case] = []
+
+
+def case(id: str, build, sizes, **kw) -> None:
+    CASES.append(Case(id, build, sizes, **kw))
+
+
+def _bind(formula, got, env: Dict[str, int], where: str) -> None:
+    """Give each data-dependent symbol standing alone in a dim the value onnxruntime produced there."""
+    for d, g in zip(formula, got):
+        if isinstance(d, sympy.Symbol) and is_data_dependent(d):
+            name = str(d)
+            assert env.get(name, g) == g, f"{where}: {name} is {env[name]} elsewhere, {g} here"
+            env[name] = g
+
+
+def check_case(c: Case) -> None:
+    m = c.build()
+    r = infer(m, symbolize_spatial=False)
+    for n in r.nodes:
+        assert n.supported, n
+    if not (c.data_dependent or c.unknown_ok or c.warn):
+        assert not r.warnings, r.warnings
+    for part in c.warn:
+        assert any(part in w_ for w_ in r.warnings), (part, r.warnings)
+    for prefix in c.data_dependent:
+        syms = {str(s) for v in r.values.values() if v.shape for d in v.shape if d is not None
+                for s in getattr(d, "free_symbols", ())}
+        hit = [s for s in syms if s.startswith(prefix + "_") and is_data_dependent(s)]
+        assert hit, (prefix, syms)
+        node_name = hit[0][len(prefix) + 1:]
+        assert any(node_name in w_ and "data-dependent symbol" in w_ for w_ in r.warnings), r.warnings
+    if not c.unknown_ok:
+        for name, v in r.values.items():
+            assert v.shape is not None and all(d is not None for d in v.shape), (name, v.shape)
+    if c.expect_constraints is not None:
+        assert bool(r.constraints) == c.expect_constraints, r.constraints
+    n_ok = compare_with_ort(r, m, c.sizes, c.allow_empty)
+    assert n_ok > 0, "no size ran in onnxruntime: the case tests nothing"
+    for chk in c.checks:
+        chk(r)
+
+
+def compare_with_ort(r, m, sizes, allow_empty=False) -> int:
+    inputs = {gi.name: gi.shape for gi in r.graph.inputs}
+    n_ok = 0
+    problems = []
+    for env in sizes:
+        if len(problems) >= 4:
+            break
+        feeds = {k: tuple(evaluate(d, env) for d in s) for k, s in inputs.items()}
+        try:
+            got = run_ort(m, feeds)
+            ort_ok, err = True, None
+        except OrtRunError as e:
+            got, ort_ok, err = {}, False, str(e)
+        if ort_ok and not allow_empty and any(0 in s for k, s in got.items() if k not in feeds):
+            ort_ok, err = False, f"empty output {[(k, s) for k, s in got.items() if 0 in s]}"
+        failed = [c for c in r.constraints if not c.holds_at(env)]
+        if (not failed) != ort_ok:
+            problems.append(f"at {env}: onnxruntime {'ran' if ort_ok else 'failed (' + str(err)[:200] + ')'} but "
+                            f"the constraints say {'valid' if not failed else 'invalid: ' + failed[0].reason} "
+                            f"[{'; '.join(str(c.condition) for c in r.constraints)}]")
+            continue
+        if not ort_ok:
+            continue
+        n_ok += 1
+        full = dict(env)
+        for name, shape in got.items():
+            f = r.values[name].shape if name in r.values else None
+            if f is not None and len(f) == len(shape):
+                _bind(f, shape, full, name)
+        for name, shape in got.items():
+            f = r.values[name].shape
+            if f is None:
+                continue
+            if len(f) != len(shape):
+                problems.append(f"at {env}: {name}: rank {len(f)} ({list(f)}), onnxruntime {shape}")
+                continue
+            mine = tuple(None if d is None else evaluate(d, full) for d in f)
+            if any(a is not None and a != b for a, b in zip(mine, shape)):
+                problems.append(f"at {env}: {name}: formula {list(f)} gives {mine}, onnxruntime {shape}")
+    assert not problems, "\n".join(problems)
+    return n_ok
+
+
+def shape_is(value: str, *dims):
+    """A check: the formula of ``value`` is (after evaluation at a few sizes) the given one."""
+    def chk(r):
+        got = r.values[value].shape
+        assert got is not None and len(got) == len(dims), (value, got)
+        extra = {str(s) for d in got if d is not None for s in getattr(d, "free_symbols", ())}
+        for env in ({"H": 7, "W": 5, "L": 3, "N": 2, "C": 8, "D": 4},
+                    {"H": 12, "W": 9, "L": 6, "N": 1, "C": 4, "D": 2}):
+            env = {**{s: 11 for s in extra}, **env}
+            for a, b in zip(got, dims):
+                if b is None:
+                    assert a is None, (value, got)
+                else:
+                    want = evaluate(sympy.sympify(b, locals={k: symbol(k) for k in env}) if isinstance(b, str) else b,
+                                    env)
+                    assert evaluate(a, env) == want, (value, got, dims, env)
+    return chk
+
+
+def macs_is(node_name: str, expected: str):
+    def chk(r):
+        got = r.node(node_name).macs
+        env = {"H": 7, "W": 5, "L": 3, "N": 2, "K": 4}
+        want = sympy.sympify(expected, locals={k: symbol(k) for k in env})
+        assert evaluate(got, env) == evaluate(want, env), (got, expected)
+    return chk
+
+
+HW = grid(["H", "W"])
+X2 = [1, 3, "H", "W"]
+
+# ------------------------------------------------------------------------------------------------ Einsum
+
+case("einsum_batched_matmul", lambda: one("Einsum", {"a": ["N", "H", "W"], "b": ["N", "W", "L"]},
+                                          equation="bij,bjk->bik"),
+     grid(["N", "H", "W", "L"], [1, 2, 3, 5, 8]), expect_constraints=False,
+     checks=[shape_is("y", "N", "H", "L"), macs_is("einsum_y", "N*H*W*L")])
+case("einsum_inner_mismatch", lambda: one("Einsum", {"a": ["H", "W"], "b": ["L", 4]}, equation="ij,jk->ik"),
+     pairs(["H", "W", "L"], [1, 2, 3, 4]), expect_constraints=True)
+case("einsum_implicit", lambda: one("Einsum", {"a": ["H", "W"], "b": ["W", "L"]}, equation="ij,jk"),
+     grid(["H", "W", "L"], [1, 2, 3, 7]), checks=[shape_is("y", "H", "L")])
+case("einsum_implicit_ellipsis", lambda: one("Einsum", {"a": [2, "H", "W", 5]}, equation="i...j"),
+     HW, checks=[shape_is("y", "H", "W", 2, 5), macs_is("einsum_y", "0")])
+case("einsum_ellipsis_matmul", lambda: one("Einsum", {"a": [2, "H", "W"], "b": [2, "W", 3]},
+                                           equation="...ij,...jk->...ik"), HW, checks=[shape_is("y", 2, "H", 3)])
+case("einsum_ellipsis_broadcast", lambda: one("Einsum", {"a": ["N", 1, "H", "W"], "b": [1, "L", "W", 3]},
+                                              equation="...ij,...jk->...ik"),
+     grid(["N", "L", "H", "W"], [1, 2, 3, 5]), checks=[shape_is("y", "N", "L", "H", 3)])
+case("einsum_ellipsis_sym_broadcast", lambda: one("Einsum", {"a": ["N", "H"], "b": ["L", "H"]},
+                                                  equation="...i,...i->..."),
+     pairs(["N", "L", "H"], [1, 2, 3]), expect_constraints=True)
+case("einsum_diagonal", lambda: one("Einsum", {"a": ["H", "W"]}, equation="ii->i"), pairs(["H", "W"], [1, 2, 3, 5]),
+     expect_constraints=True)
+case("einsum_transpose", lambda: one("Einsum", {"a": X2}, equation="nchw->nhwc"), HW,
+     checks=[shape_is("y", 1, "H", "W", 3)])
+case("einsum_sum_all", lambda: one("Einsum", {"a": ["H", "W"]}, equation="ij->"), HW, checks=[shape_is("y")])
+case("einsum_outer", lambda: one("Einsum", {"a": ["H"], "b": ["W"]}, equation="i,j->ij"), HW,
+     checks=[macs_is("einsum_y", "H*W")])
+case("einsum_attention_scores", lambda: one("Einsum", {"q": ["N", 2, "H", 4], "k": ["N", 2, "W", 4]},
+                                            equation="bhqd,bhkd->bhqk"),
+     grid(["N", "H", "W"], [1, 2, 3, 6]), checks=[shape_is("y", "N", 2, "H", "W"),
+                                                  macs_is("einsum_y", "N*2*H*W*4")])
+case("einsum_three_operands", lambda: one("Einsum", {"a": ["H", "W"], "b": ["W", "L"], "c": ["L", 2]},
+                                          equation="ij,jk,kl->il"), grid(["H", "W", "L"], [1, 2, 3, 5]),
+     checks=[shape_is("y", "H", 2)])
+
+# --------------------------------------------------------------------------------------------------- Det
+
+case("det_batched", lambda: one("Det", {"a": ["N", "H", "W"]}), pairs(["N", "H", "W"], [1, 2, 3]),
+     expect_constraints=True)
+
+# -------------------------------------------------------------------------------------------------- TopK
+
+case("topk_const_k", lambda: one("TopK", {"x": X2}, {"k": ints(3)}, n_out=2, axis=-1), HW, allow_empty=False,
+     expect_constraints=True, checks=[shape_is("y", 1, 3, "H", 3), shape_is("y1", 1, 3, "H", 3)])
+case("topk_k_from_shape", lambda: model([node("Shape", ["x"], ["s"], start=2, end=3),
+                                         node("TopK", ["x", "s"], ["y", "i"], axis=3)], {"x": X2}),
+     pairs(["H", "W"], [1, 2, 3, 5, 8]), expect_constraints=True, checks=[shape_is("y", 1, 3, "H", "H")])
+case("topk_opset1_attr", lambda: one("TopK", {"x": X2}, opset=9, n_out=2, axis=2, k=2), HW,
+     expect_constraints=True)
+case("topk_k_from_data", lambda: model([node("TopK", ["x", "k"], ["y", "i"], axis=2),
+                                        node("Relu", ["y"], ["z"])], {"x": X2, "k": [1]}, types={"k": I64}),
+     HW, allow_empty=True, data_dependent=["k"])
+
+# ----------------------------------------------------------------------------------- data-dependent sizes
+
+case("nonzero_downstream", lambda: model([node("NonZero", ["x"], ["nz"]),
+                                          node("Transpose", ["nz"], ["t"]),
+                                          node("Unsqueeze", ["t", "a0"], ["u"]),
+                                          node("Concat", ["u", "u"], ["y"], axis=0)],
+                                         {"x": [1, "H", "W"]}, {"a0": ints(0)}),
+     HW, data_dependent=["nz"], checks=[shape_is("y", 2, "nz_nonzero_nz", 3)])
+case("nonzero_constant", lambda: model([node("NonZero", ["c"], ["y"])], {"x": [1]},
+                                       {"c": np.array([[1, 0, 2], [0, 0, 3]], np.int64)}),
+     [{}], checks=[shape_is("y", 2, 3)])
+case("nms_selected", lambda: one("NonMaxSuppression", {"boxes": [1, "H", 4], "scores": [1, 2, "H"]},
+                                 {"m": ints(3), "iou": np.array([0.5], np.float32)}),
+     [{"H": h} for h in SIZES], data_dependent=["nms"])
+case("nms_no_max_out", lambda: one("NonMaxSuppression", {"boxes": [1, "H", 4], "scores": [1, 2, "H"]}),
+     [{"H": h} for h in SIZES], allow_empty=True, checks=[shape_is("y", 0, 3)])
+case("nms_mismatch", lambda: one("NonMaxSuppression", {"boxes": [1, "H", 4], "scores": [1, 2, "W"]}, {"m": ints(2)}),
+     pairs(["H", "W"], [1, 2, 3]), data_dependent=["nms"], expect_constraints=True)
+case("unique_flat", lambda: model([node("Unique", ["x"], ["y", "i", "inv", "cnt"]),
+                                   node("Unsqueeze", ["y", "a0"], ["z"])], {"x": ["H", "W"]}, {"a0": ints(1)}),
+     HW, data_dependent=["uniq"])
+case("unique_axis", lambda: one("Unique", {"x": ["H", "W"]}, n_out=4, axis=1), HW, data_dependent=["uniq"])
+case("compress_const_cond", lambda: one("Compress", {"x": [2, "H"]}, {"c": np.array([1, 0, 1, 1, 0, 1], bool)},
+                                        axis=1),
+     [{"H": h} for h in SIZES], allow_empty=False,
+     checks=[shape_is("y", 2, "1 + Min(1, Max(0, H - 2)) + Min(1, Max(0, H - 3)) + Min(1, Max(0, H - 5))")])
+case("compress_flat_const", lambda: one("Compress", {"x": ["H", "W"]}, {"c": np.array([0, 1, 1], bool)}),
+     HW, allow_empty=True)
+case("compress_data_cond", lambda: model([node("Compress", ["x", "c"], ["y"], axis=2),
+                                          node("ReduceSum", ["y", "ax"], ["z"], keepdims=1)],
+                                         {"x": X2, "c": ["W"]}, {"ax": ints(1)}, types={"c": B}),
+     HW, allow_empty=True, data_dependent=["cmp"])
+
+# ------------------------------------------------------------------------------------- space and sampling
+
+CHW = grid(["C", "H", "W"], [1, 2, 3, 4, 5, 8, 9, 12, 16])
+for mode in ("DCR", "CRD"):
+    case(f"depth_to_space_{mode}", lambda mode=mode: one("DepthToSpace", {"x": [1, "C", "H", "W"]}, blocksize=2,
+                                                         mode=mode), CHW, expect_constraints=True)
+case("depth_to_space_b3", lambda: one("DepthToSpace", {"x": [1, "C", "H", "W"]}, blocksize=3), CHW,
+     expect_constraints=True)
+case("space_to_depth_b2", lambda: one("SpaceToDepth", {"x": X2}, blocksize=2), HW, expect_constraints=True)
+case("space_to_depth_b3", lambda: one("SpaceToDepth", {"x": X2}, blocksize=3), HW, expect_constraints=True)
+case("grid_sample_2d", lambda: one("GridSample", {"x": X2, "g": [1, "L", "N", 2]}, opset=16),
+     grid(["H", "W", "L", "N"], [1, 2, 3, 7]), checks=[shape_is("y", 1, 3, "L", "N")])
+case("grid_sample_batch_mismatch", lambda: one("GridSample", {"x": ["N", 3, "H", 4], "g": ["L", 2, 3, 2]}, opset=16),
+     pairs(["N", "L", "H"], [1, 2, 3]), expect_constraints=True)
+case("grid_sample_3d", lambda: one("GridSample", {"x": [1, 2, "D", "H", "W"], "g": [1, "L", 2, "N", 3]}, opset=20),
+     grid(["D", "H", "W", "L", "N"], [1, 2, 3, 5]))
+case("affine_grid_2d_from_shape", lambda: model([node("Shape", ["x"], ["s"]),
+                                                 node("AffineGrid", ["theta", "s"], ["y"])],
+                                                {"x": X2, "theta": [1, 2, 3]}, opset=20),
+     HW, checks=[shape_is("y", 1, "H", "W", 2)])
+case("affine_grid_3d", lambda: model([node("Shape", ["x"], ["s"]), node("AffineGrid", ["theta", "s"], ["y"])],
+                                     {"x": ["N", 2, "D", "H", "W"], "theta": ["N", 3, 4]}, opset=20),
+     grid(["N", "D", "H", "W"], [1, 2, 3, 5]))
+
+
+def col2im_model():
+    return model([node("Shape", ["img"], ["s"], start=2, end=4),
+                  node("Col2Im", ["x", "s", "blk"], ["y"], strides=[1, 1], pads=[0, 1, 0, 1])],
+                 {"img": [1, 1, "H", "W"], "x": [1, "C", "L"]}, {"blk": ints(2, 3)}, opset=18)
+
+
+case("col2im_shape_from_input", col2im_model,
+     [{"H": h, "W": w_, "C": c, "L": (h - 1) * (w_ - 1) + dl} for h in (2, 3, 5, 8) for w_ in (1, 2, 4, 7)
+      for c in (6, 12, 5) for dl in (0, 0, 1)] + [{"H": 1, "W": 3, "C": 6, "L": 1}],
+     expect_constraints=True, checks=[shape_is("y", 1, "C/6", "H", "W")])
+case("roi_align", lambda: one("RoiAlign", {"x": [2, 3, "H", "W"], "rois": ["L", 4], "bi": ["L"]},
+                              types={"bi": I64}, output_height=2, output_width=3),
+     grid(["H", "W", "L"], [1, 2, 3, 5]), checks=[shape_is("y", "L", 3, 2, 3)])
+case("roi_align_count_mismatch", lambda: one("RoiAlign", {"x": [2, 3, "H", 4], "rois": ["L", 4], "bi": ["N"]},
+                                             types={"bi": I64}), pairs(["L", "N", "H"], [1, 2, 3]),
+     expect_constraints=True)
+case("max_unpool_k2s2", lambda: one("MaxUnpool", {"x": [1, 2, "H", "W"], "i": [1, 2, "H", "W"]}, types={"i": I64},
+                                    kernel_shape=[2, 2], strides=[2, 2]), HW,
+     checks=[shape_is("y", 1, 2, "2*H", "2*W")])
+case("max_unpool_pads", lambda: one("MaxUnpool", {"x": [1, 2, "H", "W"], "i": [1, 2, "H", "W"]}, types={"i": I64},
+                                    kernel_shape=[3, 2], strides=[2, 3], pads=[1, 0, 1, 1]), HW,
+     checks=[shape_is("y", 1, 2, "2*H - 1", "3*W - 2")])
+case("max_unpool_output_shape", lambda: one("MaxUnpool", {"x": [1, 2, "H", "W"], "i": [1, 2, "H", "W"]},
+                                            {"os": ints(1, 2, 40, 41)}, types={"i": I64}, kernel_shape=[2, 2],
+                                            strides=[2, 2]),
+     grid(["H", "W"], [1, 2, 5, 13, 17]), checks=[shape_is("y", 1, 2, 40, 41)])
+case("center_crop_pad_const", lambda: one("CenterCropPad", {"x": X2}, {"s": ints(5, 7)}, opset=18, axes=[2, 3]), HW,
+     checks=[shape_is("y", 1, 3, 5, 7)])
+case("center_crop_pad_from_shape", lambda: model([node("Shape", ["r"], ["s"]),
+                                                  node("CenterCropPad", ["x", "s"], ["y"])],
+                                                 {"x": ["H", "W", 3], "r": ["W", "H", 2]}, opset=18), HW,
+     checks=[shape_is("y", "W", "H", 2)])
+case("reverse_sequence", lambda: one("ReverseSequence", {"x": ["H", "W", 3], "sl": ["L"]}, types={"sl": I64},
+                                     batch_axis=1, time_axis=0), pairs(["H", "W", "L"], [1, 2, 3, 5]),
+     expect_constraints=True)
+
+# ------------------------------------------------------------------------------------------- generators
+
+case("one_hot_const_depth", lambda: one("OneHot", {"i": ["H", "W"]},
+                                        {"d": ints(5), "v": np.array([0., 1.], np.float32)},
+                                        types={"i": I64}), HW, checks=[shape_is("y", "H", "W", 5)])
+case("one_hot_axis1", lambda: one("OneHot", {"i": ["H", "W"]}, {"d": ints(4), "v": np.array([0., 1.], np.float32)},
+                                  types={"i": I64}, axis=1), HW, checks=[shape_is("y", "H", 4, "W")])
+case("one_hot_depth_from_shape", lambda: model([node("Shape", ["x"], ["s"], start=1, end=2),
+                                                node("OneHot", ["i", "s", "v"], ["y"], axis=0)],
+                                               {"x": ["H", "W"], "i": ["H"]}, {"v": np.array([0., 1.], np.float32)},
+                                               types={"i": I64}), HW, checks=[shape_is("y", "W", "H")])
+case("one_hot_depth_from_data", lambda: model([node("Add", ["d", "three"], ["d3"]),
+                                              node("OneHot", ["i", "d3", "v"], ["y"])], {"i": ["H"], "d": [1]},
+                                             {"v": np.array([0., 1.], np.float32), "three": ints(3)},
+                                             types={"i": I64, "d": I64}),
+     [{"H": h} for h in SIZES], allow_empty=True, data_dependent=["depth"])
+case("eye_like", lambda: one("EyeLike", {"x": ["H", "W"]}, k=1), HW)
+for opn in ("RandomNormalLike", "RandomUniformLike"):
+    case(opn.lower(), lambda opn=opn: one(opn, {"x": X2}), HW)
+for opn in ("RandomNormal", "RandomUniform"):
+    case(opn.lower(), lambda opn=opn: model([node(opn, [], ["r"], shape=[2, 3, 4]), node("Add", ["r", "x"], ["y"])],
+                                            {"x": [1, "W"]}), [{"W": v} for v in SIZES], expect_constraints=True)
+case("bernoulli", lambda: model([node("Sigmoid", ["x"], ["p"]), node("Bernoulli", ["p"], ["y"])], {"x": X2},
+                                opset=15), HW)
+case("multinomial", lambda: one("Multinomial", {"x": ["N", "W"]}, sample_size=7), grid(["N", "W"]),
+     checks=[shape_is("y", "N", 7)])
+
+# ---------------------------------------------------------------------------------------- quantization
+
+case("quantize_per_axis", lambda: one("QuantizeLinear", {"x": [1, "C", "H", "W"]},
+                                      {"s": np.ones(3, np.float32), "z": np.zeros(3, np.uint8)}, opset=13, axis=1),
+     grid(["C", "H", "W"], [1, 2, 3, 4, 7]), expect_constraints=True)
+case("quantize_per_tensor", lambda: one("QuantizeLinear", {"x": X2}, {"s": np.array(0.5, np.float32)}), HW)
+case("dequantize_per_axis", lambda: one("DequantizeLinear", {"x": [1, 3, "H", "W"]},
+                                        {"s": np.ones(3, np.float32), "z": np.zeros(3, np.uint8)}, types={"x": U8},
+                                        opset=13, axis=1), HW)
+case("dequantize_blocked", lambda: one("DequantizeLinear", {"x": ["H", "W"], "s": ["L", "N"]}, types={"x": U8},
+                                       opset=21, axis=1, block_size=3),
+     [{"H": h, "W": w_, "L": l_, "N": n} for h, w_ in [(2, 5), (3, 6), (1, 7), (4, 1)] for l_ in (1, 2, 3, 4)
+      for n in (1, 2, 3)], expect_constraints=True)
+case("dynamic_quantize", lambda: one("DynamicQuantizeLinear", {"x": X2}, n_out=3), HW)
+QC = {"xs": np.array(0.1, np.float32), "xz": np.array(3, np.uint8), "w": u8(4, 3, 3, 3),
+      "ws": np.array(0.2, np.float32), "wz": np.array(1, np.uint8), "ys": np.array(0.3, np.float32),
+      "yz": np.array(2, np.uint8)}
+case("qlinear_conv", lambda: one("QLinearConv", {"x": X2}, QC, types={"x": U8}, strides=[2, 2], pads=[1, 1, 0, 0]),
+     HW, expect_constraints=True, checks=[macs_is("qlinearconv_y", "4*27*floor(H/2)*floor(W/2)")])
+case("conv_integer", lambda: one("ConvInteger", {"x": X2}, {"w": u8(2, 3, 2, 2)}, types={"x": U8}, strides=[1, 2]), HW,
+     expect_constraints=True)
+case("qlinear_matmul", lambda: one("QLinearMatMul", {"a": ["H", "W"]},
+                                   {"as": np.array(0.1, np.float32), "az": np.array(1, np.uint8), "b": u8(5, 4),
+                                    "bs": np.array(0.2, np.float32), "bz": np.array(2, np.uint8),
+                                    "ys": np.array(0.3, np.float32), "yz": np.array(0, np.uint8)},
+                                   types={"a": U8}), HW, expect_constraints=True,
+     checks=[macs_is("qlinearmatmul_y", "H*5*4")])
+
+# ---------------------------------------------------------------------------------------------- If / Loop
+
+
+def branch(nodes, out, name, inits=None):
+    return graph(nodes, {}, inits, outputs=[out], name=name)
+
+
+def if_model(cond_nodes, cond_inputs, then_nodes, else_nodes, types=None, inits=None):
+    then_g = branch(then_nodes[0], then_nodes[1], "then")
+    else_g = branch(else_nodes[0], else_nodes[1], "else")
+    nodes = cond_nodes + [node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)]
+    return model(nodes, {"x": X2, **cond_inputs}, {**WIF, **(inits or {})}, types=types)
+
+
+# the branches read the outer scope: x and the weights wt / we (Conv rather than pools: onnxruntime's pools
+# output 1 where the spec says 0)
+POOL2 = ([node("Conv", ["x", "wt"], ["tp"], strides=[2, 2])], "tp")
+POOL3 = ([node("Conv", ["x", "we"], ["ep"])], "ep")
+WIF = {"wt": w(3, 3, 2, 2), "we": w(3, 3, 3, 3)}
+RELU = ([node("Relu", ["x"], ["tr"])], "tr")
+SIGM = ([node("Sigmoid", ["x"], ["es"])], "es")
+
+case("if_const_true", lambda: if_model([node("Constant", [], ["c"], value=_init("cv", np.array(True)))], {},
+                                       POOL2, POOL3), HW, expect_constraints=True,
+     checks=[shape_is("y", 1, 3, "floor(H/2)", "floor(W/2)")])
+case("if_const_false", lambda: if_model([node("Constant", [], ["c"], value=_init("cv", np.array(False)))], {},
+                                        POOL2, POOL3), HW, expect_constraints=True,
+     checks=[shape_is("y", 1, 3, "H - 2", "W - 2")])
+
+
+def if_symbolic():
+    cond = [node("Shape", ["x"], ["s"], start=2, end=3), node("Sub", ["s", "five"], ["d"]),
+            node("Cast", ["d"], ["c"], to=B)]
+    return if_model(cond, {}, POOL2, POOL3, inits={"five": ints(5)})
+
+
+case("if_symbolic_shape_cond", if_symbolic, grid(["H", "W"], [1, 2, 3, 4, 5, 6, 7]) + pairs(["H", "W"], [5, 2, 3]),
+     expect_constraints=True)
+case("if_data_cond_agree", lambda: if_model([], {"c": []}, RELU, SIGM, types={"c": B}), HW,
+     warn=["computed from data"], checks=[shape_is("y", 1, 3, "H", "W")])
+# the then branch's constraints (H, W >= 2) hold only when the data selects it: not stated, warned; the sizes
+# compared are those where both branches run
+case("if_data_cond_disagree", lambda: if_model([], {"c": []}, POOL2, RELU, types={"c": B}),
+     [e for e in HW if min(e.values()) >= 2], unknown_ok=True, expect_constraints=False,
+     warn=["'if_y' (op If): the condition is computed from data and the branches give output 0 axis 2",
+           "the constraints of the then branch hold only when the data selects it; not applied"],
+     checks=[shape_is("y", 1, 3, None, None)])
+
+
+def loop_model(m_nodes, m_name, body_nodes, body_outs, body_inputs, carried, extra_inputs=None, inits=None,
+               n_scan=1, types=None):
+    body = graph(body_nodes, body_inputs, outputs=body_outs, name="body",
+                 types={"i": I64, "cin": B, "cout": B})
+    outs = [f"v{k}" for k in range(len(carried))] + [f"sc{k}" for k in range(n_scan)]
+    nodes = m_nodes + [node("Loop", [m_name, ""] + carried, outs, body=body), node("Identity", [outs[-1]], ["y"])]
+    return model(nodes, {"x": X2, **(extra_inputs or {})}, inits, types=types)
+
+
+def loop_const_m():
+    body = [node("Identity", ["cin"], ["cout"]), node("Add", ["v", "one"], ["vo"]),
+            node("Conv", ["x", "wt"], ["p"], strides=[2, 2])]
+    return loop_model([], "m", body, ["cout", "vo", "p"], {"i": [], "cin": [], "v": [2]}, ["v0i"],
+                      inits={"m": ints(4), "one": np.ones(2, np.float32), "v0i": np.zeros(2, np.float32), **WIF})
+
+
+def loop_shape_m():
+    body = [node("Identity", ["cin"], ["cout"]), node("Relu", ["x"], ["p"])]
+    return loop_model([node("Shape", ["x"], ["s"], start=2, end=3), node("Squeeze", ["s"], ["m"])], "m", body,
+                      ["cout", "p"], {"i": [], "cin": []}, [])
+
+
+def loop_data_stop():
+    body = [node("Less", ["i", "two"], ["cout"]), node("Relu", ["x"], ["p"])]
+    return loop_model([], "m", body, ["cout", "p"], {"i": [], "cin": []}, [], inits={"m": ints(5), "two": ints(2)})
+
+
+def loop_growing():
+    body = [node("Identity", ["cin"], ["cout"]), node("Concat", ["v", "x"], ["vo"], axis=1),
+            node("Shape", ["v"], ["p"])]
+    return loop_model([], "m", body, ["cout", "vo", "p"], {"i": [], "cin": [], "v": None}, ["x"],
+                      inits={"m": ints(3)})
+
+
+case("loop_const_trip", loop_const_m, HW, expect_constraints=True,
+     checks=[shape_is("y", 4, 1, 3, "floor(H/2)", "floor(W/2)"), shape_is("v0", 2),
+             macs_is("loop_v0", "4*3*12*floor(H/2)*floor(W/2)")])
+case("loop_trip_from_shape", loop_shape_m, HW, checks=[shape_is("y", "H", 1, 3, "H", "W")])
+case("loop_data_dependent_stop", loop_data_stop, HW, unknown_ok=True,
+     warn=["'loop_sc0' (op Loop): the number of iterations is unknown"], checks=[shape_is("y", None, 1, 3, "H", "W")])
+case("loop_growing_carried", loop_growing, HW, unknown_ok=True, warn=["changes shape across iterations"],
+     checks=[shape_is("v0", 1, None, "H", "W"), shape_is("y", 3, 4)])
+
+
+def loop_nested_if():
+    """A Loop body holding an If whose branches read the outermost scope (x, wt)."""
+    then_g = branch(*POOL2, "then")
+    else_g = branch(*RELU, "else")
+    body = [node("Identity", ["cin"], ["cout"]),
+            node("Constant", [], ["c"], value=_init("cv", np.array(True))),
+            node("If", ["c"], ["p"], then_branch=then_g, else_branch=else_g)]
+    return loop_model([], "m", body, ["cout", "p"], {"i": [], "cin": []}, [], inits={"m": ints(2), **WIF})
+
+
+def scan_model(out_axes=None):
+    body = graph([node("Add", ["s", "xs"], ["so"]), node("Mul", ["xs", "xs"], ["yo"])], {"s": [3], "xs": [3]},
+                 outputs=["so", "yo"], name="body")
+    attrs = {"scan_output_axes": out_axes} if out_axes else {}
+    return model([node("Scan", ["s0", "x"], ["sf", "y"], body=body, num_scan_inputs=1, **attrs)],
+                 {"x": ["L", 3]}, {"s0": np.zeros(3, np.float32)}, opset=11)
+
+
+def scan_axis1():
+    body = graph([node("Add", ["s", "xs"], ["so"]), node("Relu", ["xs"], ["yo"])], {"s": ["H"], "xs": ["H"]},
+                 outputs=["so", "yo"], name="body")
+    return model([node("Scan", ["s0", "x"], ["sf", "y"], body=body, num_scan_inputs=1, scan_input_axes=[1],
+                       scan_output_axes=[1])], {"s0": ["H"], "x": ["H", "W"]}, opset=11)
+
+
+case("loop_nested_if", loop_nested_if, HW, expect_constraints=True,
+     checks=[shape_is("y", 2, 1, 3, "floor(H/2)", "floor(W/2)")])
+case("scan_sequence", scan_model, [{"L": v} for v in SIZES], checks=[shape_is("y", "L", 3), shape_is("sf", 3)])
+case("scan_output_axis1", lambda: scan_model([1]), [{"L": v} for v in SIZES], checks=[shape_is("y", 3, "L")])
+case("scan_input_axis1", scan_axis1, HW, checks=[shape_is("y", "H", "W")])
+
+# ------------------------------------------------------------------------------------------ com.microsoft
+
+case("ms_gelu", lambda: one("Gelu", {"x": X2}, ms=True), HW)
+case("ms_attention", lambda: one("Attention", {"x": ["N", "L", 8]}, {"w": w(8, 24), "b": w(24)}, ms=True, n_out=2,
+                                 num_heads=2), grid(["N", "L"]),
+     checks=[shape_is("y", "N", "L", 8), shape_is("y1", 2, "N", 2, "L", 4),
+             macs_is("attention_y", "N*L*8*24 + N*L*L*16")])
+case("ms_attention_qkv_sizes", lambda: one("Attention", {"x": ["N", "L", 8]}, {"w": w(8, 20), "b": w(20)}, ms=True,
+                                           num_heads=2, qkv_hidden_sizes=[8, 8, 4]), grid(["N", "L"]),
+     expect_constraints=False,
+     checks=[shape_is("y", "N", "L", 4)])
+case("ms_attention_past", lambda: one("Attention", {"x": ["N", "L", 8], "past": [2, "N", 2, "H", 4]},
+                                      {"w": w(8, 24), "b": w(24)}, ms=True, n_out=2, num_heads=2, unidirectional=1,
+                                      order=["x", "w", "b", "", "past"]),
+     grid(["N", "L", "H"], [1, 2, 3, 5]), checks=[shape_is("y1", 2, "N", 2, "H + L", 4)])
+case("ms_mha_qkv", lambda: one("MultiHeadAttention", {"q": ["N", "L", 8], "k": ["N", "H", 8], "v": ["N", "H", 6]},
+                               ms=True, num_heads=2), grid(["N", "L", "H"], [1, 2, 3, 5]),
+     checks=[shape_is("y", "N", "L", 6)])
+case("ms_mha_past", lambda: one("MultiHeadAttention", {"q": ["N", "L", 8], "k": ["N", "L", 8], "v": ["N", "L", 8],
+                                                       "pk": ["N", 2, "H", 4], "pv": ["N", 2, "H", 4]},
+                                ms=True, n_out=3, num_heads=2, order=["q", "k", "v", "", "", "", "pk", "pv"]),
+     grid(["N", "L", "H"], [1, 2, 3, 5]), checks=[shape_is("y1", "N", 2, "H + L", 4)])
+
+
+@pytest.mark.parametrize("c", [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(reason=c.xfail, strict=True)]
+                                            if c.xfail else []) for c in CASES])
+def test_op_against_onnxruntime(c: Case):
+    check_case(c)
+
+
+def test_case_ids_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+# ------------------------------------------- ops onnxruntime's CPU build lacks: hand-derived expectations
+
+
+def _ms_infer(op, inputs, inits=None, **attrs):
+    return infer(one(op, inputs, inits, ms=True, **attrs), symbolize_spatial=False)
+
+
+def test_ms_bias_add():
+    r = _ms_infer("BiasAdd", {"x": ["N", "L", "C"], "b": ["C"], "s": ["N", "L", "C"]})
+    assert not r.warnings and not r.constraints
+    shape_is("y", "N", "L", "C")(r)
+    r = _ms_infer("BiasAdd", {"x": ["N", "L", 8], "b": [4], "s": ["N", "L", 8]})
+    assert [c.condition for c in r.constraints] == [sympy.false]
+
+
+def test_ms_bias_split_gelu():
+    r = _ms_infer("BiasSplitGelu", {"x": ["N", "L", "C"], "b": ["C"]})
+    shape_is("y", "N", "L", "C/2")(r)
+    (c,) = r.constraints
+    assert c.holds_at({"C": 8}) and not c.holds_at({"C": 7})
+
+
+def test_ms_mha_packed_kv():
+    """onnxruntime's CPU build: 'Packed KV not implemented for CPU'."""
+    r = _ms_infer("MultiHeadAttention", {"q": ["N", "L", 8], "k": ["N", "H", 2, 2, 4]}, n_out=3, num_heads=2)
+    assert not r.warnings and not r.constraints
+    shape_is("y", "N", "L", 8)(r)
+    shape_is("y1", "N", 2, "H", 4)(r)
+    r = _ms_infer("MultiHeadAttention", {"q": ["N", "L", 6], "k": ["N", "H", 2, 2, 4]}, num_heads=2)
+    assert [c.condition for c in r.constraints] == [sympy.false]
+
+
+def test_ms_group_norm_nhwc():
+    r = _ms_infer("GroupNorm", {"x": ["N", "H", "W", "C"]}, {"g": w(32), "b": w(32)}, groups=8, activation=0,
+                  epsilon=1e-5)
+    shape_is("y", "N", "H", "W", "C")(r)
+    assert all(c.holds_at({"C": 32, "N": 1, "H": 2, "W": 2}) for c in r.constraints)
+    assert not all(c.holds_at({"C": 16, "N": 1, "H": 2, "W": 2}) for c in r.constraints)
+
+
+def test_data_dependent_symbols_are_declared_once_per_node():
+    m = model([node("NonZero", ["x"], ["a"]), node("NonZero", ["a"], ["b"])], {"x": ["H", "W"]})
+    r = infer(m, symbolize_spatial=False)
+    s1, s2 = r.values["a"].shape[1], r.values["b"].shape[1]
+    assert str(s1) == "nz_nonzero_a" and str(s2) == "nz_nonzero_b"
+    assert is_data_dependent(s1) and is_data_dependent(s2) and not is_data_dependent(symbol("H"))
+    assert sum("data-dependent symbol" in w_ for w_ in r.warnings) == 2
+
+
+def test_unknown_dims_keep_flowing_downstream():
+    """A Loop whose trip count the data decides: the unknown leading dim flows on, the rest stays exact."""
+    body = graph([node("Less", ["i", "two"], ["cout"]), node("Relu", ["x"], ["p"])], {"i": [], "cin": []},
+                 outputs=["cout", "p"], name="body", types={"i": I64, "cin": B})
+    m = model([node("Loop", ["m", ""], ["sc"], body=body), node("MaxPool", ["x"], ["mp"], kernel_shape=[2, 2]),
+               node("Transpose", ["sc"], ["t"], perm=[4, 3, 2, 1, 0])], {"x": X2}, {"m": ints(5), "two": ints(2)})
+    r = infer(m, symbolize_spatial=False)
+    H, W = symbol("H"), symbol("W")
+    assert r.values["t"].shape == (W, H, 3, 1, None)
+    assert r.values["mp"].shape == (1, 3, H - 1, W - 1)
+
+
+def test_subgraph_problems_stay_in_their_node():
+    """A body with a cycle, a body reading a value nobody produces, a rank-changing If: that node's outputs are
+    unknown (with a warning naming it), the rest of the graph is analysed."""
+    cyc = graph([node("Relu", ["b"], ["a"]), node("Relu", ["a"], ["b"])], {}, outputs=["b"], name="cyc")
+    ghost = graph([node("Relu", ["nowhere"], ["g"])], {}, outputs=["g"], name="ghost")
+    m = model([node("If", ["c"], ["y1"], then_branch=cyc, else_branch=cyc),
+               node("If", ["c"], ["y2"], then_branch=ghost, else_branch=ghost),
+               node("Relu", ["x"], ["y3"])], {"x": X2, "c": []}, types={"c": B})
+    r = infer(m, symbolize_spatial=False)
+    assert r.values["y1"].shape is None and r.values["y2"].shape is None
+    assert r.values["y3"].shape == (1, 3, symbol("H"), symbol("W"))
+    assert any("'if_y1'" in w_ and "cycle" in w_ for w_ in r.warnings), r.warnings
+    assert any("'if_y2/then_branch/relu_g'" in w_ and "not visible" in w_ for w_ in r.warnings), r.warnings
+    flat = graph([node("Flatten", ["x"], ["f"])], {}, outputs=["f"], name="flat")
+    same = graph([], {}, outputs=["x"], name="same")
+    r = infer(model([node("If", ["c"], ["y"], then_branch=flat, else_branch=same)], {"x": X2, "c": []},
+                    types={"c": B}), symbolize_spatial=False)
+    assert r.values["y"].shape is None
+    assert any("'if_y' (op If)" in w_ and "ranks 2 and 4" in w_ for w_ in r.warnings), r.warnings
