@@ -6,6 +6,8 @@ import click
 from .analyze import analyze
 from .check import check
 from .common import Group
+from .cost import cost
+from .export import export
 from .validate import validate
 
 
@@ -16,7 +18,7 @@ def main():
     and the input sizes it can run at."""
 
 
-for _cmd in (analyze, check, validate):
+for _cmd in (analyze, check, validate, cost, export):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

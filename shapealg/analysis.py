@@ -1,8 +1,8 @@
 """The whole analysis of one model: shapes and params (infer), the valid sizes and verdict (domain)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .dims import symbol
 from .domain import Domain, analyze_domain
@@ -17,6 +17,10 @@ class Analysis:
     chain: Tuple[ChainStep, ...] = ()       # input -> ... -> the node where invariance breaks
     fixes: Tuple[Fix, ...] = ()
     fake_dynamic: Tuple[str, ...] = ()      # dims declared dynamic whose valid set is finite or sparse
+    # for a torch module: how it became ONNX (torch_front.FrontEnd), the module and the exported model
+    front: Any = None
+    module: Any = field(default=None, compare=False, repr=False)
+    model_proto: Any = field(default=None, compare=False, repr=False)
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -57,15 +61,66 @@ class Analysis:
         from .report import format_table
         return format_table(self)
 
+    def modules(self, depth: Optional[int] = None):
+        """The module view (modules.ModuleTable): rows per torch module, from the module or the file's scopes."""
+        from .modules import module_table
+        return module_table(self, depth=depth)
+
     def _repr_markdown_(self) -> str:
         from .report import to_markdown
         return to_markdown(self)
 
+    def _repr_html_(self) -> str:
+        from .report import to_html
+        return to_html(self)
+
 
 def analyze(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,
-            bound: Optional[int] = None) -> Analysis:
-    """Analyse ``model`` (an ONNX path, ModelProto or an InferResult)."""
+            bound: Optional[int] = None, input_shape=None, example: Optional[Mapping[str, int]] = None) -> Analysis:
+    """Analyse ``model`` (an ONNX path, ModelProto, an InferResult, or a torch nn.Module exported with
+    ``input_shape`` such as ``(1, 3, "H", "W")``; see torch_front.export_module)."""
+    from .torch_front import is_module
+    if is_module(model):
+        return _analyze_module(model, input_shape, example, bound)
+    if input_shape is not None:
+        from .tensor import ShapealgError
+        raise ShapealgError("input_shape is for a torch module; for an ONNX model use shapes={input: dims}")
     res = model if isinstance(model, InferResult) else infer(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
+    return _finish(res, bound)
+
+
+def _analyze_module(module, input_shape, example, bound) -> Analysis:
+    from .graph import read_graph
+    from .infer import infer_graph
+    from .torch_front import export_module
+    exp = export_module(module, input_shape, example=example)
+    graph = read_graph(exp.model, shapes=exp.shapes, symbolize_spatial=False)
+    graph = replace(graph, path=f"{type(module).__name__} ({exp.front.path} export)")
+    a = _finish(infer_graph(graph), bound)
+    return replace(a, front=_judge_front(exp.front, a), module=module, model_proto=exp.model)
+
+
+def _judge_front(front, a: Analysis):
+    """torch.export's own view of the module (its guards as a domain), and a note when the file is stricter."""
+    if not front.path.startswith("dynamo") or front.path.endswith("-static"):
+        return front
+    from .tensor import Constraint
+    cons = [Constraint("torch.export", "guard", c, f"torch.export guard {c}") for c in front.conditions]
+    try:
+        mod = analyze_domain(cons, [symbol(s) for s in a.result.symbols])
+    except Exception:  # noqa: BLE001 - a guard the domain solver cannot take: no second opinion
+        return front
+    notes = list(front.notes)
+    order = ["size-invariant", "conditional", "locked", "never-valid"]
+    if mod.verdict in order and a.domain.verdict in order and order.index(mod.verdict) < order.index(a.domain.verdict):
+        c = a.domain.breaking_constraint
+        where = f" at {c.node} ({c.op_type})" if c is not None else ""
+        notes.append(f"the ONNX file is stricter than the module{where}: the exporter fixed sizes seen at the trace "
+                     f"size into constants (torch.export: {mod.verdict}; file: {a.domain.verdict})")
+    return replace(front, module_verdict=mod.verdict, module_summary=mod.summary, notes=tuple(notes))
+
+
+def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     syms = [symbol(s) for s in res.symbols]
     dom = analyze_domain(list(res.constraints), syms, bound=bound)
     partial = Analysis(res, dom)

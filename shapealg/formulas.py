@@ -49,8 +49,14 @@ def pool_out(size: MaybeDim, kernel: int, stride: Optional[int] = None, padding:
         if isinstance(out, int) and isinstance(size, int):
             return out - 1 if (out - 1) * stride >= size + padding else out
         import sympy
-        return sympy.Piecewise((out - 1, (out - 1) * stride >= size + padding), (out, True)) \
-            if _may_start_in_pad(size, kernel, stride, padding, dilation, pad_end) else out
+        if not _may_start_in_pad(size, kernel, stride, padding, dilation, pad_end):
+            return out
+        closed = ceil_pool_out(size, kernel, stride, padding, dilation, pad_end)
+        if closed is not None:  # the same rule as one floor
+            return closed
+        # evaluate=False: sympy's own evaluation of a relation of nested floors can exhaust its precision
+        starts_in_pad = sympy.Ge((out - 1) * stride, size + padding, evaluate=False)
+        return sympy.Piecewise((out - 1, starts_in_pad), (out, True), evaluate=False)
     return out
 
 

@@ -57,6 +57,7 @@ def to_json(a) -> dict:
         "fixes": [{"node": f.node, "title": f.title, "code": f.code} for f in a.fixes],
         "fake_dynamic": list(a.fake_dynamic),
         "warnings": list(r.warnings),
+        **({"front_end": a.front.to_json()} if getattr(a, "front", None) is not None else {}),
     }
 
 
@@ -99,6 +100,8 @@ def format_table(a) -> str:
     lines = [f"model: {g.path}"]
     for gi in g.inputs:
         lines.append(f"input {gi.name}: {shape_str(gi.shape)}")
+    if getattr(a, "front", None) is not None:
+        lines += a.front.lines()
     lines.append("")
     lines += _table(("node", "op", "output shape", "params", "MACs"), _rows(a), right=(3,))
     lines.append("")
@@ -156,3 +159,93 @@ def to_markdown(a) -> str:
     if r.warnings:
         lines += [""] + [f"- warning: {esc(w)}" for w in r.warnings]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ HTML / LaTeX (Jupyter)
+
+
+def dim_latex(d: MaybeDim) -> str:
+    """One dim in LaTeX: ``\\left\\lfloor\\frac{H}{2}\\right\\rfloor - 2``; ``?`` when unknown."""
+    if d is None:
+        return "?"
+    if isinstance(d, int):
+        return f"{d:,}".replace(",", "{,}")
+    import sympy
+    return sympy.latex(d)
+
+
+def shape_latex(shape) -> str:
+    if shape is None:
+        return "?"
+    return "\\left[" + ",\\ ".join(dim_latex(d) for d in shape) + "\\right]"
+
+
+def _math(tex: str) -> str:
+    import html
+    return f"${html.escape(tex, quote=False)}$"
+
+
+def _html_table(header: Sequence[str], rows: List[Sequence[str]], right: Sequence[int] = ()) -> str:
+    import html
+    th = "".join(f"<th style='text-align:{'right' if i in right else 'left'}'>{html.escape(h)}</th>"
+                 for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td style='text-align:{'right' if i in right else 'left'}'>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_count(n) -> str:
+    return "" if not n else (f"{n:,}" if isinstance(n, int) else _math(dim_latex(n)))
+
+
+def to_html(a) -> str:
+    """The analysis as an HTML table with formulas in LaTeX (MathJax renders them in Jupyter)."""
+    import html
+    r = a.result
+    esc = html.escape
+    rows = []
+    for n in r.nodes:
+        shapes = "; ".join(_math(shape_latex(r.values[o].shape)) for o in n.outputs if o and o in r.values)
+        params = _html_count(n.params) + (f" (+{n.buffers:,} buf)" if n.buffers else "")
+        macs = "n/a" if n.macs is None else _html_count(n.macs)
+        rows.append((esc(n.name), esc(n.op_type if n.supported else n.op_type + " (no rule)"), shapes, params, macs))
+    parts = [f"<p><b>{esc(str(r.graph.path))}</b> &mdash; inputs: " + ", ".join(
+        f"<code>{esc(gi.name)}</code> {_math(shape_latex(gi.shape))}" for gi in r.graph.inputs) + "</p>"]
+    front = getattr(a, "front", None)
+    if front is not None:
+        parts.append(f"<p>front end: {esc(front.summary)}</p>")
+    parts.append(_html_table(("node", "op", "output shape", "params", "MACs"), rows, right=(3,)))
+    parts.append(f"<p>total params: <b>{_fmt_int(r.total_params)}</b>"
+                 + (f" (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else "")
+                 + f"; total MACs: {_html_count(r.total_macs) or '0'}</p>")
+    parts.append(f"<p><b>verdict: {esc(a.domain.verdict)}</b> &mdash; {esc(a.domain.summary)}</p>")
+    if str(a.domain.valid_if) != "True":
+        import sympy
+        parts.append(f"<p>valid if: {_math(sympy.latex(a.domain.valid_if))}</p>")
+    c = a.domain.breaking_constraint
+    if c is not None:
+        parts.append(f"<p>breaks at <code>{esc(c.node)}</code> ({esc(c.op_type)}): {esc(c.reason)}</p>")
+    for f in a.fixes:
+        parts.append(f"<p>fix at <code>{esc(f.node)}</code>: {esc(f.title)}</p><pre>{esc(f.code)}</pre>")
+    for w in a.fake_dynamic:
+        parts.append(f"<p><b>warning:</b> {esc(w)}</p>")
+    return "\n".join(parts)
+
+
+def module_table_html(t) -> str:
+    """A modules.ModuleTable as HTML, indented by depth, formulas in LaTeX."""
+    import html
+    rows = []
+    for r in t.rows + ((t.unowned,) if t.unowned else ()):
+        pad = "&nbsp;" * 4 * max(r.depth - 1, 0) + ("" if r.depth == 0 else "&#9492;&nbsp;")
+        shape = _math(shape_latex(r.shape)) if r.shapes else ""
+        if len(r.shapes) > 1:
+            shape += f" (+{len(r.shapes) - 1} more)"
+        params = _html_count(r.params) + (f" ({r.params - r.trainable:,} frozen)" if r.params != r.trainable else "") \
+            + (f" (+{r.buffers:,} buf)" if r.buffers else "")
+        macs = "n/a" if r.macs is None else _html_count(r.macs)
+        rows.append((pad + html.escape(r.label), html.escape(r.type), shape, params, macs))
+    foot = (f"<p>total params: <b>{t.total_params:,}</b> (trainable {t.trainable_params:,}"
+            + (f", buffers {t.total_buffers:,}" if t.total_buffers else "") + f"; counted by {t.source}); "
+            f"total MACs: {_html_count(t.total_macs) or '0'}</p>")
+    return _html_table(("module", "type", "output shape", "params", "MACs"), rows, right=(3,)) + foot

@@ -106,9 +106,10 @@ class _Class:
         self._memo: Dict[tuple, Poly] = {}
 
     def expr(self, node) -> Poly:
-        got = self._memo.get(node)
+        key = id(node)  # nodes are shared, immutable and alive for the whole proof: hashing them is slow
+        got = self._memo.get(key)
         if got is None:
-            got = self._memo[node] = self._expr(node)
+            got = self._memo[key] = self._expr(node)
         return got
 
     def _expr(self, node) -> Poly:
@@ -301,6 +302,8 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
 def holds_everywhere(node, names: Sequence[str], sets: Mapping[str, SymbolSet]) -> bool:
     """True when the boolean ``node`` is proved to hold at every point of the product of ``sets``;
     False when it fails somewhere or cannot be decided."""
+    if _monotone_at_corner(node, names, sets):
+        return True
     for pt in _samples(names, sets):  # a cheap refutation first: most atoms that fail, fail early
         try:
             if not _cbool(node)(pt):
@@ -309,6 +312,63 @@ def holds_everywhere(node, names: Sequence[str], sets: Mapping[str, SymbolSet]) 
             return False
     classes = _decide(node, names, sets)
     return classes is not None and all(t for _, t in classes)
+
+
+def _mono_nonneg(node) -> Tuple[Optional[int], bool]:
+    """(direction, non-negative) of an expression in several symbols: +1 non-decreasing in every
+    symbol, -1 non-increasing, 0 constant, None unknown; and whether it is >= 0 for sizes >= 1."""
+    k = node[0]
+    if k == 'const':
+        return 0, node[1] >= 0
+    if k == 'sym':
+        return 1, True
+    if k == 'floor':
+        return _mono_nonneg(node[1])
+    kids = [_mono_nonneg(c) for c in node[1]] if k in ('add', 'mul', 'max', 'min') else None
+    if kids is None or any(m is None for m, _ in kids):
+        return None, False
+    dirs = {m for m, _ in kids}
+    if k in ('add', 'max', 'min'):
+        if 1 in dirs and -1 in dirs:
+            return None, False
+        d = 1 if 1 in dirs else (-1 if -1 in dirs else 0)
+        nonneg = all(n for _, n in kids) if k != 'max' else any(n for _, n in kids)
+        return d, nonneg
+    # mul: a constant times a product of non-negative non-decreasing factors
+    const = Fraction(1)
+    var = []
+    for c, (m, n) in zip(node[1], kids):
+        if c[0] == 'const':
+            const *= c[1]
+        elif m == 1 and n:
+            var.append(c)
+        elif m == 0 and n:
+            continue
+        else:
+            return None, False
+    if not var:
+        return 0, const >= 0
+    return (1, True) if const > 0 else ((-1, False) if const < 0 else (0, True))
+
+
+def _monotone_at_corner(node, names: Sequence[str], sets: Mapping[str, SymbolSet]) -> bool:
+    """``D >= 0`` (or > 0) with D non-decreasing in every symbol holds everywhere iff at the smallest
+    sizes of the sets (and ``D <= 0`` with D non-increasing)."""
+    if node[0] != 'rel' or node[1] not in ('>=', '>', '<=', '<'):
+        return False
+    d, _ = _mono_nonneg(node[2])
+    if d is None or (node[1] in ('>=', '>') and d < 0) or (node[1] in ('<=', '<') and d > 0):
+        return False
+    corner = {}
+    for n in names:
+        m = sets[n].minimum
+        if m is None:
+            return False
+        corner[n] = m
+    try:
+        return bool(_cbool(node)(corner))
+    except (ZeroDivisionError, OverflowError, TypeError):
+        return False
 
 
 def _samples(names: Sequence[str], sets: Mapping[str, SymbolSet]) -> List[Dict[str, int]]:
