@@ -1,5 +1,7 @@
 """Build a corpus of real vision architectures (transformers, small configs, random
-weights, no downloads) exported to ONNX with dynamic H and W.
+weights, no downloads; plus the plain torch models of tests/models.py) exported to ONNX
+with dynamic H and W (and N for the *_batch models, resnet, vit_interp, tiny_vit_interp).
+Score it against onnxruntime with bench/score.py.
 
     python bench/corpus.py OUTDIR [--names resnet,vit] [--exporters torchscript,dynamo] [--no-check]
 
@@ -9,7 +11,8 @@ Writes OUTDIR/<name>.<exporter>.onnx and OUTDIR/manifest.json:
          "dims" (input dims as in the file), "dynamic_in_file" (H and W are dim_params),
          "torch_export_says" (when dynamo silently made H, W static), "nodes", "ops" ({op_type: count}),
          "seconds", "error", "ort" ({"HxW": true | "failing node: message"})}, ...]}
-A failed export is kept in the manifest with ok=false and the first line of the error.
+A failed export is kept in the manifest with ok=false and the first line of the error. An existing
+manifest.json in OUTDIR is merged: entries of models not rebuilt this time are kept.
 
 Importable: `MODELS`, `build_model(name)`, `export_one(name, exporter, outdir)`,
 `build_corpus(outdir, exporters=("torchscript", "dynamo"), names=None, check=True)`.
@@ -51,6 +54,10 @@ class Spec:
     input_shape: tuple[int, ...] = (1, 3, 64, 64)
     dynamic_batch: bool = False
     note: str = ""
+    # ("ResNetConfig", {...}): passed to the config as backbone_config=ResNetConfig(**{...})
+    backbone: tuple[str, dict[str, Any]] | None = None
+    # "module:function" building a plain nn.Module (e.g. "tests.models:unet"); model/config unused then
+    builder: str | None = None
 
 
 _VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=8)
@@ -108,6 +115,76 @@ MODELS: dict[str, Spec] = {
                      patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 16, 32],
                      fusion_hidden_size=16, head_in_index=-1),
                 output="predicted_depth"),
+    # ---- added for issue 4 (scoring against onnxruntime) ----
+    "swinv2": Spec("Swinv2Model", "Swinv2Config",
+                   dict(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4),
+                   output="last_hidden_state", note="log-spaced continuous position bias; pads to windows"),
+    "levit": Spec("LevitModel", "LevitConfig",
+                  dict(image_size=64, patch_size=16, hidden_sizes=[16, 24, 32], num_attention_heads=[1, 1, 1],
+                       depths=[1, 1, 1], key_dim=[8, 8, 8]), output="last_hidden_state",
+                  note="attention biases indexed for the training resolution"),
+    "cvt": Spec("CvtModel", "CvtConfig",
+                dict(embed_dim=[8, 16, 24], num_heads=[1, 1, 1], depth=[1, 2, 3], drop_path_rate=[0.0, 0.0, 0.0]),
+                output="last_hidden_state", note="CvT: conv token embedding, cls token in the last stage"),
+    "focalnet": Spec("FocalNetModel", "FocalNetConfig",
+                     dict(image_size=64, embed_dim=8, hidden_sizes=[16, 32], depths=[1, 1], focal_levels=[2, 2],
+                          focal_windows=[3, 3]), output="last_hidden_state"),
+    "bit": Spec("BitModel", "BitConfig",
+                dict(embedding_size=8, hidden_sizes=[16, 16, 32, 32], depths=[1, 1, 1, 1], num_groups=4,
+                     global_padding="SAME", embedding_dynamic_padding=True, layer_type="bottleneck"),
+                output="last_hidden_state", note="dynamic 'SAME' padding"),
+    "swiftformer": Spec("SwiftFormerModel", "SwiftFormerConfig",
+                        dict(depths=[1, 1, 1, 1], embed_dims=[8, 16, 24, 32]), output="last_hidden_state"),
+    "glpn": Spec("GLPNForDepthEstimation", "GLPNConfig",
+                 dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 1, 1],
+                      decoder_hidden_size=16), output="predicted_depth"),
+    "yolos": Spec("YolosModel", "YolosConfig",
+                  dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       image_size=[64, 64], patch_size=8, num_detection_tokens=5),
+                  output="last_hidden_state", note="DETR-style ViT detector; interpolates position embeddings"),
+    "vitdet": Spec("VitDetModel", "VitDetConfig",
+                   dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64,
+                        pretrain_image_size=64, patch_size=8, window_block_indices=[0], window_size=4,
+                        use_relative_position_embeddings=True), output="feature_maps_or_last",
+                   note="windowed + global attention, relative position embeddings"),
+    "detr": Spec("DetrModel", "DetrConfig",
+                 dict(d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                      encoder_attention_heads=2, decoder_attention_heads=2, num_queries=10),
+                 output="encoder_last_hidden_state",
+                 backbone=("ResNetConfig", dict(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                                                layer_type="basic", out_features=["stage4"])),
+                 note="DETR: ResNet backbone + sine position embedding from the pixel mask"),
+    "upernet": Spec("UperNetForSemanticSegmentation", "UperNetConfig",
+                    dict(hidden_size=16, use_auxiliary_head=False, pool_scales=[1, 2, 3, 6]),
+                    backbone=("ConvNextConfig", dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                                                     out_features=["stage1", "stage2", "stage3", "stage4"])),
+                    note="pyramid pooling: AdaptiveAvgPool to 1, 2, 3, 6"),
+    "mobilevitv2": Spec("MobileViTV2Model", "MobileViTV2Config",
+                        dict(image_size=64, width_multiplier=0.25, n_attn_blocks=[1, 1, 1]),
+                        output="last_hidden_state"),
+    "data2vec_vision": Spec("Data2VecVisionModel", "Data2VecVisionConfig",
+                            dict(**_VIT, use_relative_position_bias=True), output="last_hidden_state",
+                            forward_kwargs=dict(interpolate_pos_encoding=True),
+                            note="relative position bias interpolated to the grid"),
+    "dinov2_registers": Spec("Dinov2WithRegistersModel", "Dinov2WithRegistersConfig",
+                             dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+                                  image_size=64, patch_size=8, num_register_tokens=2),
+                             output="last_hidden_state"),
+    "deeplabv3_mobilenet": Spec("MobileNetV2ForSemanticSegmentation", "MobileNetV2Config",
+                                dict(depth_multiplier=0.25, image_size=64, num_labels=4), dynamic_batch=True),
+    "convnext_batch": Spec("ConvNextModel", "ConvNextConfig", dict(**_STAGES), output="pooler_output",
+                           dynamic_batch=True),
+    "segformer_batch": Spec("SegformerModel", "SegformerConfig",
+                            dict(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                                 num_attention_heads=[1, 1, 1, 1]), output="last_hidden_state",
+                            dynamic_batch=True),
+    # plain torch models of tests/models.py (issue-3 models)
+    "unet": Spec("", "", {}, builder="tests.models:unet", output="", note="concat skips: H, W % 8 == 0"),
+    "ceil_pool_stack": Spec("", "", {}, builder="tests.models:ceil_pool_stack", output=""),
+    "window_partition": Spec("", "", {}, builder="tests.models:window_partition_model", output=""),
+    "hw_product": Spec("", "", {}, builder="tests.models:hw_product_model", output="",
+                       input_shape=(1, 3, 32, 32), note="locked: floor(H/4)*floor(W/4) == 64"),
+    "tiny_vit_interp": Spec("", "", {}, builder="tests.models:vit_interpolated", output="", dynamic_batch=True),
 }
 
 
@@ -119,7 +196,17 @@ def build_model(name: str):
     from torch import nn
 
     spec = MODELS[name]
-    cfg = getattr(transformers, spec.config)(**spec.kwargs)
+    if spec.builder:
+        import importlib
+        mod, fn = spec.builder.split(":")
+        root = str(Path(__file__).resolve().parents[1])
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        return getattr(importlib.import_module(mod), fn)().eval()
+    kwargs = dict(spec.kwargs)
+    if spec.backbone is not None:
+        kwargs["backbone_config"] = getattr(transformers, spec.backbone[0])(**spec.backbone[1])
+    cfg = getattr(transformers, spec.config)(**kwargs)
     with contextlib.suppress(Exception):
         cfg._attn_implementation = "eager"
     torch.manual_seed(0)
@@ -132,6 +219,8 @@ def build_model(name: str):
 
         def forward(self, pixel_values):
             out = self.model(pixel_values=pixel_values, **spec.forward_kwargs)
+            if spec.output == "feature_maps_or_last":
+                return out.last_hidden_state if hasattr(out, "last_hidden_state") else out.feature_maps[-1]
             return getattr(out, spec.output)
 
     return Wrapped().eval()
@@ -278,7 +367,15 @@ def build_corpus(outdir: str | os.PathLike, exporters=("torchscript", "dynamo"),
                 entries.append(e)
     finally:
         os.chdir(cwd)
-    manifest = {"torch": torch.__version__, "transformers": transformers.__version__, "models": entries}
+    # merge with an existing manifest: entries for other (name, exporter) pairs are kept
+    old = []
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        old = json.loads((outdir / "manifest.json").read_text())["models"]
+    built = {(e["name"], e["exporter"]) for e in entries}
+    order = list(MODELS)
+    merged = [e for e in old if (e["name"], e["exporter"]) not in built] + entries
+    merged.sort(key=lambda e: (order.index(e["name"]) if e["name"] in order else len(order), e["exporter"] != "torchscript"))
+    manifest = {"torch": torch.__version__, "transformers": transformers.__version__, "models": merged}
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return entries
 

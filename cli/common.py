@@ -1,6 +1,7 @@
 """What every command shares: one-line errors with exit status 2, and the --shape / --keep-static options."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Dict, List, Sequence
 
@@ -30,14 +31,51 @@ def parse_shapes(items: Sequence[str]) -> Dict[str, List]:
     return out
 
 
+_MODEL_KEY = "shapealg.model"
+
+
+def _remember_model(ctx, param, value):
+    """The MODEL argument, kept where Group can name it in error messages (ctx.meta is shared by all contexts)."""
+    ctx.meta[_MODEL_KEY] = value
+    return value
+
+
+def _naming_model(ctx, msg: str) -> str:
+    """``msg`` prefixed with the model being processed, unless it names it already."""
+    model = ctx.meta.get(_MODEL_KEY) if ctx is not None else None
+    if model and str(model) not in msg:
+        return f"{model}: {msg}"
+    return msg
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(e).__name__
+
+
+# commands that run models (their time is the runtime's, chosen by the user): no default time limit
+UNBOUNDED_COMMANDS = {"validate"}
+
+
 class Group(click.Group):
-    """Turns every error into one line on stderr and exit status 2; never a traceback."""
+    """Turns every error into one line on stderr naming the model, and exit status 2; never a traceback.
+    The whole command runs under a wall-clock limit (``SHAPEALG_TIME_LIMIT`` seconds, default 600, 0: none;
+    ``validate`` only when SHAPEALG_TIME_LIMIT is set)."""
 
     def invoke(self, ctx):
+        from shapealg.limits import TimeLimitExceeded, command_seconds, time_limit
+        limit = command_seconds()
+        args = list(getattr(ctx, "_protected_args", None) or []) + list(ctx.args)
+        if args and args[0] in UNBOUNDED_COMMANDS and not os.environ.get("SHAPEALG_TIME_LIMIT", "").strip():
+            limit = None
         try:
-            return super().invoke(ctx)
+            with time_limit(limit, "the command"):
+                return super().invoke(ctx)
+        except TimeLimitExceeded as e:  # the command's limit (a node's own limit never gets this far)
+            die(_naming_model(ctx, f"stopped after {e.seconds:g} s: the analysis is too costly to finish "
+                              f"(time limit SHAPEALG_TIME_LIMIT={e.seconds:g}; 0 switches it off)"))
         except ShapealgError as e:
-            die(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            die(_naming_model(ctx, _one_line(e)))
         except click.UsageError as e:  # a bad option or argument: one line, not click's usage block
             cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
             msg = " ".join(e.format_message().split())
@@ -46,13 +84,20 @@ class Group(click.Group):
             raise
         except KeyboardInterrupt:
             die("interrupted", 130)
+        except BrokenPipeError:  # output piped into `head`: stop quietly, no traceback at exit either
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(1)
         except RecursionError:
-            die("the model is too deeply nested to analyse (recursion limit)")
+            die(_naming_model(ctx, "the model is too deeply nested to analyse (recursion limit)"))
         except MemoryError:
-            die("out of memory while analysing the model")
+            die(_naming_model(ctx, "out of memory while analysing the model"))
+        except OverflowError as e:
+            die(_naming_model(ctx, f"a number is too large to handle ({_one_line(e)})"))
         except Exception as e:  # noqa: BLE001 - never a traceback for the user
-            first = str(e).splitlines()[0] if str(e) else ""
-            die(f"internal error: {type(e).__name__}: {first} (please report this with the model)")
+            die(_naming_model(ctx, f"internal error: {type(e).__name__}: {_one_line(e)} (please report this with the model)"))
 
 
 shape_option = click.option("--shape", "shapes", multiple=True, metavar="NAME=DIMS",
@@ -60,4 +105,4 @@ shape_option = click.option("--shape", "shapes", multiple=True, metavar="NAME=DI
 keep_static_option = click.option("--keep-static", is_flag=True,
                                   help="Keep spatial dims the file fixes (by default they become H, W / L / D, H, W).")
 # a plain string: the reader's own checks (missing, directory, FIFO, not ONNX) give one-line errors naming it
-model_argument = click.argument("model", type=str, metavar="MODEL")
+model_argument = click.argument("model", type=str, metavar="MODEL", callback=_remember_model)

@@ -62,9 +62,28 @@ def as_dim(x) -> MaybeDim:
     return sympy.sympify(x, strict=True)  # strict: a str (a model attribute...) is refused, never parsed (eval)
 
 
+def _norm_round(f):
+    """floor(e + c) -> floor(e + frac(c)) + floor(c), ceiling(e + c) -> ceiling(e + c - ceil(c)) + ceil(c) for
+    a rational constant c: one spelling for floor(H/8 - 1/8) + 1 and floor(H/8 + 7/8)."""
+    c, rest = f.args[0].as_coeff_Add()
+    if not c.is_Rational or c == 0 or rest == 0:
+        return f
+    k = sympy.floor(c) if isinstance(f, sympy.floor) else sympy.ceiling(c)
+    if k == 0:
+        return f
+    return type(f)(rest + c - k) + k
+
+
+def norm_rounding(e):
+    """e with every floor / ceiling of (expr + constant) in the form _norm_round gives."""
+    if not isinstance(e, sympy.Basic) or not e.has(sympy.floor, sympy.ceiling):
+        return e
+    return e.replace(lambda x: isinstance(x, (sympy.floor, sympy.ceiling)), _norm_round)
+
+
 @lru_cache(maxsize=65536)
 def _canon_expr(e: sympy.Expr) -> sympy.Expr:
-    return sympy.factor(sympy.expand(e))
+    return sympy.factor(sympy.expand(norm_rounding(e)))
 
 
 def canon(d: MaybeDim) -> MaybeDim:
@@ -193,7 +212,7 @@ def known_equal(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
     """True / False when decidable for every size, None when it depends on the size."""
     if a is None or b is None:
         return None
-    diff = sympy.expand(sympy.sympify(a) - b)
+    diff = sympy.expand(norm_rounding(sympy.sympify(a) - b))
     if diff == 0:
         return True
     if diff.is_number:
@@ -209,7 +228,7 @@ def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a >= b
-    diff = sympy.expand(sympy.sympify(a) - b)
+    diff = sympy.expand(norm_rounding(sympy.sympify(a) - b))
     if diff.is_nonnegative:
         return True
     if diff.is_negative:
@@ -222,7 +241,35 @@ def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
     hi = _bound(diff, lower=False)
     if hi is not None and hi.is_negative:
         return False
-    return None
+    return _ge_nested(diff)
+
+
+def _ge_nested(diff, depth: int = 0) -> Optional[bool]:
+    """known_ge(diff, 0) once every floor / ceiling nested inside another one is an integer unknown c
+    (>= 0 when provable): -c + 2*ceiling(c/2) + 1 >= 0 with c = ceiling(H/2) (a dynamic 'SAME' pad),
+    where bounding c itself by H/2 loses the cancellation."""
+    if depth > 2 or not diff.has(sympy.floor, sympy.ceiling):
+        return None
+    nested = set()
+    for f in diff.atoms(sympy.floor, sympy.ceiling):
+        nested |= {g for g in f.args[0].atoms(sympy.floor, sympy.ceiling)}
+    if not nested:
+        return None
+    inner = {g for g in nested if not any(g in h.args[0].atoms(sympy.floor, sympy.ceiling) for h in nested if h is not g)}
+    reps = {}
+    for g in sorted(inner, key=sympy.default_sort_key):
+        nonneg = known_ge(g, 0) is True
+        reps[g] = sympy.Dummy("c", integer=True, nonnegative=True) if nonneg else sympy.Dummy("c", integer=True)
+    d2 = sympy.expand(diff.xreplace(reps))
+    if d2.is_nonnegative:
+        return True
+    lo = _bound(d2, lower=True)
+    if lo is not None and (lo.is_nonnegative or (lo + 1).is_positive and _int_valued(d2)):
+        return True
+    hi = _bound(d2, lower=False)
+    if hi is not None and hi.is_negative:
+        return False
+    return _ge_nested(d2, depth + 1)
 
 
 def _int_valued(e) -> bool:

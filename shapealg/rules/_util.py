@@ -131,3 +131,31 @@ def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target
         if not isinstance(s, int):
             cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1))
         ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")
+
+
+VALUE_LIMIT = 4096  # elements: contents of larger tensors are not carried
+
+
+def value_array(v: Optional[Value]):
+    """The contents of a small tensor of static shape as a numpy object array (ints, floats, sympy
+    exprs kept as they are), or None when its contents or shape are not known."""
+    if v is None or v.value is None or v.shape is None or any(not isinstance(d, int) for d in v.shape):
+        return None
+    import numpy as np
+
+    n = 1
+    for d in v.shape:
+        n *= d
+    if n != len(v.value) or n > VALUE_LIMIT:
+        return None
+    arr = np.empty(n, dtype=object)
+    for i, x in enumerate(v.value):
+        arr[i] = x
+    return arr.reshape(tuple(v.shape))
+
+
+def array_value(arr) -> Optional[Tuple]:
+    """Flattened (row-major) contents of a numpy object array, for Value.value."""
+    if arr is None or arr.size > VALUE_LIMIT:
+        return None
+    return tuple(arr.reshape(-1).tolist())

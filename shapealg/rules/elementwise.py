@@ -7,7 +7,7 @@ from typing import Callable, Dict, Optional
 
 import sympy
 
-from ..dims import as_dim, floordiv, mod, truncdiv
+from ..dims import as_dim, ceildiv, floordiv, known_ge, mod, truncdiv
 from ..tensor import Value
 from ._util import broadcast_shapes, broadcast_values
 from .registry import NodeContext, register
@@ -26,14 +26,43 @@ def _num(x):
     return x if isinstance(x, (int, float)) else x
 
 
+def _is_sym_bool(c) -> bool:
+    """A condition in the input symbols (Eq(2*floor(H/8) - 1, 15)...), not a decided True / False."""
+    return (isinstance(c, sympy.logic.boolalg.Boolean) and not isinstance(c, sympy.Expr)  # a Symbol is both
+            and c not in (sympy.true, sympy.false))
+
+
+def _truth(c):
+    """Python truth of a decided condition value; None when it depends on the size."""
+    if _is_sym_bool(c):
+        return None
+    if isinstance(c, sympy.Basic) and not c.is_number and c not in (sympy.true, sympy.false):
+        return None
+    return bool(c)
+
+
+def _sym_not(x):
+    return sympy.Not(x) if _is_sym_bool(x) else None
+
+
+def _rounded(x, div, fn):
+    """Floor / Ceil of a symbolic value p/q (p integer-valued, q a positive int) in the one canonical
+    form dims.floordiv / ceildiv give (ceil(c/2) == floor((c + 1)/2)), so the same size reached through
+    a float Ceil and through a pool formula compares equal (no Max of two spellings of one dim)."""
+    num, den = sympy.fraction(sympy.together(sympy.sympify(x)))
+    if den.is_Integer and int(den) > 0 and num.is_integer:
+        return div(sympy.expand(num), int(den))
+    return as_dim(fn(x))
+
+
 _UNARY_VALUE: Dict[str, Callable] = {
     "Identity": lambda x: x,
     "Neg": lambda x: -x,
     "Abs": lambda x: abs(x) if isinstance(x, (int, float)) else as_dim(sympy.Abs(x)),
-    "Floor": lambda x: math.floor(x) if isinstance(x, (int, float)) else as_dim(sympy.floor(x)),
-    "Ceil": lambda x: math.ceil(x) if isinstance(x, (int, float)) else as_dim(sympy.ceiling(x)),
+    "Floor": lambda x: math.floor(x) if isinstance(x, (int, float)) else _rounded(x, floordiv, sympy.floor),
+    "Ceil": lambda x: math.ceil(x) if isinstance(x, (int, float)) else _rounded(x, ceildiv, sympy.ceiling),
     "Sign": lambda x: (x > 0) - (x < 0) if isinstance(x, (int, float)) else as_dim(sympy.sign(x)),
-    "Not": lambda x: int(not x) if isinstance(x, (int, float)) else None,
+    "Not": lambda x: int(not x) if isinstance(x, (int, float)) else _sym_not(x),
     "Sqrt": lambda x: math.sqrt(x) if isinstance(x, (int, float)) else as_dim(sympy.sqrt(x)),
 }
 
@@ -63,12 +92,31 @@ def dropout(ctx: NodeContext, x: Value, *rest, **_):
 def cast(ctx: NodeContext, x: Value, like: Optional[Value] = None, *, to=None, **_):
     dtype = like.dtype if like is not None else (to or 0)
     val = x.value
+    if val is not None and any(_is_sym_bool(v) for v in val):
+        if dtype == 9:
+            return Value(x.shape, dtype, val)
+        one, zero = (1, 0) if dtype in _INT_TYPES else (sympy.Integer(1), sympy.Integer(0))
+        val = tuple(as_dim(sympy.Piecewise((one, v), (zero, True))) if _is_sym_bool(v) else v for v in val)
+        return Value(x.shape, dtype, val if dtype in _INT_TYPES else None)
     if val is not None and dtype in _INT_TYPES:
         # float -> int casts truncate toward zero; a symbolic size is already an integer
-        val = tuple(int(v) if isinstance(v, float) else as_dim(v) for v in val)
+        val = tuple(int(v) if isinstance(v, float) else _trunc(as_dim(v)) for v in val)
+        if any(v is None for v in val):
+            val = None
     elif val is not None and dtype in (1, 10, 11, 16):
         val = tuple(float(v) if isinstance(v, int) else v for v in val)
     return Value(x.shape, dtype, val)
+
+
+def _trunc(v):
+    """A symbolic value cast to an int type: truncated toward zero (floor when it is >= 0)."""
+    if not isinstance(v, sympy.Basic) or v.is_integer:
+        return v
+    if known_ge(v, 0) is True:
+        return as_dim(sympy.floor(v))
+    if known_ge(0, v) is True:
+        return as_dim(sympy.ceiling(v))
+    return None
 
 
 @register("Clip")
@@ -93,8 +141,8 @@ _BINARY: Dict[str, Callable] = {
     "Sub": lambda a, b: a - b,
     "Mul": lambda a, b: a * b,
     "Mod": lambda a, b: mod(a, b),
-    "Max": lambda a, b: a if _known(a >= b) else b if _known(b >= a) else as_dim(sympy.Max(a, b)),
-    "Min": lambda a, b: a if _known(a <= b) else b if _known(b <= a) else as_dim(sympy.Min(a, b)),
+    "Max": lambda a, b: a if _ge(a, b) else b if _ge(b, a) else as_dim(sympy.Max(a, b)),
+    "Min": lambda a, b: a if _ge(b, a) else b if _ge(a, b) else as_dim(sympy.Min(a, b)),
     "Pow": lambda a, b: a ** b,
 }
 _COMPARE = {
@@ -102,11 +150,38 @@ _COMPARE = {
 }
 
 
+def _ge(a, b) -> bool:
+    """a >= b for every size: plain comparison for numbers, dims.known_ge (which bounds floors and
+    ceilings) for formulas, e.g. 2*ceiling(H/2) + 5 - H >= 0 in a dynamic 'SAME' pad's Max(0, ...)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a >= b
+    try:
+        if _known(a >= b):
+            return True
+        return known_ge(as_dim(a) if not isinstance(a, float) else a, as_dim(b) if not isinstance(b, float) else b) is True
+    except (TypeError, ValueError):
+        return False
+
+
 def _known(rel) -> bool:
     return rel is True or rel == sympy.true
 
 
+def _exact(a, b):
+    """A float met with a symbolic size becomes the exact rational it stores (0.5 -> 1/2), so that
+    ceil(0.5*H) stays the integer formula ceiling(H/2) instead of a sympy Float that never simplifies."""
+    def conv(x, other):
+        if isinstance(x, float) and isinstance(other, sympy.Basic) and not other.is_number and math.isfinite(x):
+            return sympy.Rational(x)
+        return x
+    return conv(a, b), conv(b, a)
+
+
 def _elementwise_value(op: str, vals, dtype: int):
+    vals = [tuple(v) for v in vals]
+    if len(vals) == 2:
+        pairs = [_exact(a, b) for a, b in zip(*vals)]
+        vals = [tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)]
     if op == "Div":
         f = _int_div if dtype in _INT_TYPES else _float_div
         return tuple(as_dim(f(a, b)) if not isinstance(f(a, b), float) else f(a, b) for a, b in zip(*vals))
@@ -115,14 +190,28 @@ def _elementwise_value(op: str, vals, dtype: int):
     if op in _COMPARE:
         out = []
         for a, b in zip(*vals):
-            r = _COMPARE[op](a, b)
-            if r not in (True, False, sympy.true, sympy.false):
+            if _is_sym_bool(a) or _is_sym_bool(b):
                 return None
-            out.append(int(bool(r)))
+            r = _COMPARE[op](a, b)
+            if r in (True, False, sympy.true, sympy.false):
+                out.append(int(bool(r)))
+            elif _is_sym_bool(r) and not r.has(sympy.Float):
+                out.append(r)  # a condition on the sizes (the If of VitDet's rel-pos resize reads it)
+            else:
+                return None
         return tuple(out)
     if op in ("And", "Or", "Xor"):
         fn = {"And": lambda a, b: a and b, "Or": lambda a, b: a or b, "Xor": lambda a, b: bool(a) != bool(b)}[op]
-        return tuple(int(bool(fn(a, b))) for a, b in zip(*vals))
+        sym = {"And": sympy.And, "Or": sympy.Or, "Xor": sympy.Xor}[op]
+        out = []
+        for a, b in zip(*vals):
+            if _is_sym_bool(a) or _is_sym_bool(b):
+                ta, tb = _truth(a), _truth(b)
+                out.append(sym(sympy.true if ta is True else sympy.false if ta is False else a,
+                               sympy.true if tb is True else sympy.false if tb is False else b))
+            else:
+                out.append(int(bool(fn(a, b))))
+        return tuple(out)
     return None
 
 
@@ -141,7 +230,7 @@ def nary(ctx: NodeContext, *xs: Value, **_):
         if expanded is not None:
             try:
                 val = _elementwise_value(ctx.op_type, expanded, xs[0].dtype)
-            except (TypeError, ZeroDivisionError):
+            except (TypeError, ValueError, ZeroDivisionError):
                 val = None
     return Value(shape, dtype, val)
 
@@ -153,5 +242,15 @@ def where(ctx: NodeContext, cond: Value, a: Value, b: Value):
     if shape is not None and all(v.value is not None for v in (cond, a, b)):
         ex = broadcast_values([cond.value, a.value, b.value], [cond.shape, a.shape, b.shape], shape)
         if ex is not None:
-            val = tuple(x if c else y for c, x, y in zip(*ex))
+            out = []
+            for c, x, y in zip(*ex):
+                t = _truth(c)
+                if t is None and _is_sym_bool(c) and not isinstance(x, float) and not isinstance(y, float):
+                    out.append(as_dim(sympy.Piecewise((x, c), (y, True))))
+                elif t is None:
+                    out = None
+                    break
+                else:
+                    out.append(x if t else y)
+            val = tuple(out) if out is not None else None
     return Value(shape, a.dtype, val)

@@ -2,6 +2,8 @@
 Squeeze / Unsqueeze, Gather, Slice, Pad, Expand, Tile, ConstantOfShape, Range."""
 from __future__ import annotations
 
+import itertools
+from functools import lru_cache
 from typing import List, Optional, Sequence
 
 import sympy
@@ -9,7 +11,7 @@ import sympy
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
 from ..tensor import Value
-from ._util import broadcast_shapes, const_ints, norm_axis
+from ._util import array_value, broadcast_shapes, broadcast_values, const_ints, norm_axis, value_array
 from .registry import NodeContext, RuleError, register
 
 INT64 = 7
@@ -93,9 +95,12 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
                 raise RuleError(f"target dim {i} is 0 (copy) but the input has rank {len(x.shape)}")
             out.append(x.shape[i])
         elif d is not None and not isinstance(d, int) and not allowzero and known_ge(d, 1) is not True \
-                and i < len(x.shape) and x.shape[i] is not None:
+                and i < len(x.shape) and x.shape[i] is not None and not _empty_when_zero(x.shape, d):
             # a computed dim that is 0 at some sizes copies the input's dim there: Piecewise((x_i, d == 0), (d, True))
-            out.append(as_dim(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True))))
+            try:
+                out.append(as_dim(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True))))
+            except ArithmeticError:  # sympy cannot decide the condition (PrecisionExhausted): unknown
+                out.append(None)
         elif isinstance(d, int) and d == -1:
             if infer_at is not None:
                 raise RuleError("more than one -1 in the target shape")
@@ -119,6 +124,54 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
     return Value(tuple(out), x.dtype, x.value)
 
 
+def _factors(d) -> set:
+    """Non-numeric factors of a dim (floor(H/4)*floor(W/4) -> {floor(H/4), floor(W/4)})."""
+    if isinstance(d, int) or d is None:
+        return set()
+    return {f for f in sympy.Mul.make_args(d) if not f.is_number}
+
+
+def _empty_when_zero(shape, d) -> bool:
+    """True when d == 0 only where some dim of `shape` is 0 too: the input is then empty (a size no
+    model runs at: every op downstream needs non-empty tensors), so the Reshape's 0-means-copy case never
+    matters and the plain d is the formula. Decided by factors (every factor of d is a factor of some
+    dim of the input), else by evaluating at every size 1..64 (one symbol) or 1..24 x 1..24 (two)."""
+    fd = _factors(d)
+    if not fd:
+        return False
+    fx = set()
+    for dim in shape:
+        fx |= _factors(dim)
+    if fd <= fx:
+        return True
+    return _zero_only_when_empty(tuple(shape), d)
+
+
+@lru_cache(maxsize=4096)
+def _zero_only_when_empty(shape, d) -> bool:
+    syms = sorted(d.free_symbols, key=str)
+    if not syms or len(syms) > 2 or any(x is None for x in shape):
+        return False
+    others = set()
+    for x in shape:
+        if isinstance(x, sympy.Basic):
+            others |= x.free_symbols
+    others -= set(syms)
+    fixed = {s: sympy.Integer(1) for s in others}
+    rng = range(1, 65) if len(syms) == 1 else range(1, 25)
+    for vals in itertools.product(rng, repeat=len(syms)):
+        env = dict(fixed)
+        env.update({s: sympy.Integer(v) for s, v in zip(syms, vals)})
+        dv = d.xreplace(env)
+        if not dv.is_number:
+            return False
+        if dv == 0:
+            dims = [x if isinstance(x, int) else x.xreplace(env) for x in shape]
+            if all(not (isinstance(x, int) or x.is_number) or x != 0 for x in dims):
+                return False  # a non-empty input where d == 0: the copy case is real
+    return True
+
+
 def _fmt(dims) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
@@ -129,7 +182,9 @@ def transpose(ctx: NodeContext, x: Value, *, perm=None):
     perm = list(range(r - 1, -1, -1)) if perm is None else list(perm)
     if sorted(perm) != list(range(r)):
         raise RuleError(f"perm {perm} is not a permutation of rank {r}")
-    return Value(tuple(x.shape[p] for p in perm), x.dtype)
+    arr = value_array(x)  # a small int tensor (pads reshaped to (k, 2) and flipped...) keeps its contents
+    return Value(tuple(x.shape[p] for p in perm), x.dtype,
+                 array_value(arr.transpose(perm)) if arr is not None else None)
 
 
 @register("Concat")
@@ -159,6 +214,11 @@ def concat(ctx: NodeContext, *xs: Value, axis=0):
     val = None
     if r == 1 and all(x.value is not None for x in xs):
         val = tuple(v for x in xs for v in x.value)
+    elif r > 1 and all(x.value is not None for x in xs):
+        arrs = [value_array(x) for x in xs]
+        if all(a is not None for a in arrs):
+            import numpy as np
+            val = array_value(np.concatenate(arrs, axis=a))
     return Value(tuple(out), xs[0].dtype, val)
 
 
@@ -188,6 +248,11 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
             and len(x.value) == sum(sizes):  # a split shape vector keeps its contents
         offs = [sum(sizes[:i]) for i in range(len(sizes))]
         vals = [tuple(x.value[o:o + s]) for o, s in zip(offs, sizes)]
+    elif x.value is not None and all(isinstance(s, int) for s in sizes):
+        arr = value_array(x)
+        if arr is not None and arr.shape[a] == sum(sizes):
+            offs = [sum(sizes[:i]) for i in range(len(sizes))]
+            vals = [array_value(arr.take(range(o, o + s), axis=a)) for o, s in zip(offs, sizes)]
     return [Value(x.shape[:a] + (s,) + x.shape[a + 1:], x.dtype, v) for s, v in zip(sizes, vals)]
 
 
@@ -248,6 +313,16 @@ def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
                 val = tuple(data.value[i + n if i < 0 else i] for i in idx)
             except (IndexError, TypeError):
                 val = None
+    elif data.value is not None and idx is not None:
+        arr, ind = value_array(data), value_array(indices)
+        if arr is not None and ind is not None and all(isinstance(i, int) for i in idx):
+            n = arr.shape[a]
+            try:
+                import numpy as np
+                ind = np.vectorize(lambda i: i + n if i < 0 else i, otypes=[object])(ind) if ind.size else ind
+                val = array_value(arr.take(ind.astype(np.int64), axis=a))
+            except (IndexError, TypeError, ValueError):
+                val = None
     return Value(out, data.dtype, val)
 
 
@@ -271,10 +346,34 @@ def _clamp(v: MaybeDim, lo: MaybeDim, hi: MaybeDim) -> MaybeDim:
     return dmax(lo, dmin(v, hi))
 
 
+_POS = sympy.Dummy("d", integer=True, positive=True)
+
+
 def slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
     """Length and clamped start of x[start:end:step] along an axis of size d (ONNX Slice semantics)."""
     if d is None or start is None or end is None:
         return None, None
+    if not isinstance(d, int) and not (isinstance(start, sympy.Basic) and start.has(_POS)) \
+            and not (isinstance(end, sympy.Basic) and end.has(_POS)):
+        # the axis of a tensor a model runs on is not empty: clamp against a positive stand-in for d, so
+        # x[1:] of a (1 + h*w)-token axis is d - 1, not Max(0, d - Min(1, d)) nested through every block
+        n, s = _slice_len(_POS, _relative_to(start, d), _relative_to(end, d), step)
+        back = {_POS: d}
+        return (n if n is None or isinstance(n, int) else as_dim(n.xreplace(back)),
+                s if s is None or isinstance(s, int) else as_dim(s.xreplace(back)))
+    return _slice_len(d, start, end, step)
+
+
+def _relative_to(v: MaybeDim, d) -> MaybeDim:
+    """v written as d + c with the positive stand-in for d when v - d is a constant c (an end computed from
+    Shape, e.g. (h + 1)*(w + 1) + 1 for an axis of h*w + h + w + 2)."""
+    if isinstance(v, int) or v is None:
+        return v
+    diff = sympy.expand(sympy.sympify(v) - d)
+    return _POS + diff if diff.is_Integer else v
+
+
+def _slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
     if isinstance(start, int) and start < 0:
         start = start + d
     if isinstance(end, int) and end < 0:
@@ -337,7 +436,24 @@ def _slice(ctx, x: Value, st, en, ax, sp, starts: Optional[Value]):
             val = None
     if val is not None and (r != 1 or not isinstance(out[0], int)):
         val = None
+    if r > 1 and x.value is not None:
+        val = _slice_nd(x, ax, st, en, sp)
     return Value(tuple(out), x.dtype, val)
+
+
+def _slice_nd(x: Value, ax, st, en, sp):
+    """Contents of a slice of a small multi-dim tensor of static shape (any steps), or None."""
+    arr = value_array(x)
+    if arr is None:
+        return None
+    r = len(x.shape)
+    for a, s, e, step in zip(ax, st, en, sp):
+        a = norm_axis(a, r)
+        n, s0 = slice_len(arr.shape[a], s, e, step)
+        if not (isinstance(n, int) and isinstance(s0, int)) or step == 0:
+            return None
+        arr = arr.take([s0 + i * step for i in range(n)], axis=a)
+    return array_value(arr)
 
 
 @register("Pad")
@@ -378,6 +494,9 @@ def expand(ctx: NodeContext, x: Value, shape_in: Value):
     val = None
     if x.value is not None and len(x.value) == 1 and out is not None and len(out) == 1 and isinstance(out[0], int):
         val = x.value * out[0]
+    elif x.value is not None and out is not None:
+        ex = broadcast_values([x.value], [x.shape], out)
+        val = tuple(ex[0]) if ex is not None else None
     return Value(out, x.dtype, val)
 
 
@@ -388,7 +507,12 @@ def tile(ctx: NodeContext, x: Value, repeats: Value):
         return Value((None,) * len(x.shape), x.dtype)
     if len(rep) != len(x.shape):
         raise RuleError(f"{len(rep)} repeats for rank {len(x.shape)}")
-    return Value(tuple(None if d is None else as_dim(d * k) for d, k in zip(x.shape, rep)), x.dtype)
+    val = None
+    arr = value_array(x)
+    if arr is not None and all(isinstance(k, int) and k >= 0 for k in rep):
+        import numpy as np
+        val = array_value(np.tile(arr, rep))
+    return Value(tuple(None if d is None else as_dim(d * k) for d, k in zip(x.shape, rep)), x.dtype, val)
 
 
 @register("ConstantOfShape")
