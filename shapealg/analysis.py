@@ -17,6 +17,8 @@ class Analysis:
     chain: Tuple[ChainStep, ...] = ()       # input -> ... -> the node where invariance breaks
     fixes: Tuple[Fix, ...] = ()
     fake_dynamic: Tuple[str, ...] = ()      # dims declared dynamic whose valid set is finite or sparse
+    # constraints on data-dependent sizes (NonZero counts, TopK's k from data...): checked at run time only
+    runtime_constraints: Tuple[Any, ...] = ()
     # for a torch module: how it became ONNX (torch_front.FrontEnd), the module and the exported model
     front: Any = None
     module: Any = field(default=None, compare=False, repr=False)
@@ -120,10 +122,22 @@ def _judge_front(front, a: Analysis):
     return replace(front, module_verdict=mod.verdict, module_summary=mod.summary, notes=tuple(notes))
 
 
+def _split_runtime(constraints) -> Tuple[list, list]:
+    """(constraints on the input sizes only, constraints that involve a data-dependent size)."""
+    from .rules.data_dependent import is_data_dependent
+    static, runtime = [], []
+    for c in constraints:
+        syms = getattr(c.condition, "free_symbols", ())
+        (runtime if any(is_data_dependent(s) for s in syms) else static).append(c)
+    return static, runtime
+
+
 def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     syms = [symbol(s) for s in res.symbols]
-    dom = analyze_domain(list(res.constraints), syms, bound=bound)
+    static, runtime = _split_runtime(res.constraints)
+    dom = analyze_domain(static, syms, bound=bound)
     partial = Analysis(res, dom)
     brk = dom.breaking_constraint
     chain = tuple(formula_chain(res, brk)) if brk is not None else ()
-    return Analysis(res, dom, chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)))
+    return Analysis(res, dom, chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
+                    runtime_constraints=tuple(runtime))

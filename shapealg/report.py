@@ -49,6 +49,8 @@ def to_json(a) -> dict:
         "totals": {"params": r.total_params, "buffers": r.total_buffers, "macs": dim_json(r.total_macs)},
         "constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition), "reason": c.reason}
                         for c in r.constraints],
+        "runtime_constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition),
+                                 "reason": c.reason} for c in getattr(a, "runtime_constraints", ())],
         "valid_if": str(dom.valid_if),
         "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
         "domain": dom.to_json(),
@@ -109,6 +111,12 @@ def format_table(a) -> str:
                  (f"  (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else ""))
     lines.append(f"total MACs:   {_fmt_int(r.total_macs)}")
     lines += _verdict_lines(a)
+    rc = getattr(a, "runtime_constraints", ())
+    if rc:
+        lines.append(f"checked only at run time ({len(rc)}, they involve data-dependent sizes):")
+        lines += [f"  {c.node} ({c.op_type}): {c.condition}" for c in rc[:10]]
+        if len(rc) > 10:
+            lines.append(f"  ... and {len(rc) - 10} more (--format json lists them all)")
     if r.warnings:
         lines.append("")
         lines += [f"warning: {w}" for w in r.warnings]

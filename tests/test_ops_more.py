@@ -680,3 +680,24 @@ def test_subgraph_problems_stay_in_their_node():
                     types={"c": B}), symbolize_spatial=False)
     assert r.values["y"].shape is None
     assert any("'if_y' (op If)" in w_ and "ranks 2 and 4" in w_ for w_ in r.warnings), r.warnings
+
+
+def test_constraints_on_data_dependent_sizes_stay_out_of_the_valid_set():
+    """NonZero -> Reshape: the reshape's condition involves the NonZero count, known only at run time; the
+    valid set of the input sizes ignores it and the report lists it as a run-time check."""
+    from onnx import TensorProto, helper
+    from shapealg.analysis import analyze
+    from shapealg.report import to_json
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.INT64, None)
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [3, -1])
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
+             helper.make_node("Reshape", ["nz", "shape"], ["y"], name="r")]
+    m = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [shape]),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    a = analyze(m)
+    assert a.domain.symbols == ("H", "W") and a.domain.verdict == "size-invariant"
+    assert a.runtime_constraints and all(c.node == "r" for c in a.runtime_constraints)
+    j = to_json(a)
+    assert j["runtime_constraints"] and j["verdict"]["class"] == "size-invariant"
+    assert "checked only at run time" in str(a)

@@ -8,6 +8,8 @@ import sympy
 
 from ..dims import symbol
 from ..tensor import Constraint
+from .budget import budget, spent
+from .budget import seconds as budget_seconds
 from .result import Domain, _fmt_size
 from .solve import _Atom, _Solved, _make_atom, _solve
 
@@ -138,9 +140,16 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
     kept, atoms = _atoms_of(constraints)
     extra = sorted({s for a in atoms for s in a.syms} - set(names))
     names = tuple(dict.fromkeys(list(names) + extra))
-    solved = _solve(atoms, names, bound)
+    with budget(budget_seconds()):
+        solved = _solve(atoms, names, bound)
+        breaking = _breaking(solved, atoms, kept, names, bound)
+        out_of_time = spent()
+    return _finish(solved, atoms, kept, names, breaking, out_of_time, reference)
 
-    # the first constraint whose prefix is no longer size-invariant
+
+def _breaking(solved, atoms, kept, names, bound) -> Optional[Constraint]:
+    """The first constraint whose prefix is no longer size-invariant (binary search over prefixes; when the
+    time budget runs out, the end of the prefix known to break)."""
     breaking = None
     if solved.verdict != "size-invariant":
         if True:
@@ -154,13 +163,17 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
                     cache[i] = _solve([a for a in atoms if a.index <= last], names, bound).verdict
                 return cache[i]
             if cand:
-                while lo < hi:
+                while lo < hi and not spent():
                     mid = (lo + hi) // 2
                     if verdict_upto(mid) != "size-invariant":
                         hi = mid
                     else:
                         lo = mid + 1
-                breaking = kept[cand[lo]]
+                breaking = kept[cand[hi]]
+    return breaking
+
+
+def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) -> Domain:
 
     # finite set over the constrained symbols
     in_comp = {n for c in solved.comps for n in c.names}
@@ -217,6 +230,8 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
         method = "symbolic (" + ("; ".join(methods) if methods else "lower bounds only") + ")"
     else:
         method = "; ".join(methods)
+    if out_of_time:
+        method += f"; the symbolic time budget ({budget_seconds():g} s, SHAPEALG_DOMAIN_TIME_LIMIT) ran out"
 
     dom = Domain(names, valid_if, solved.verdict, "", method, solved.exact, solved.bound,
                  lower_bounds, moduli, finite_set, finite_syms, finite_count, breaking, tuple(kept),

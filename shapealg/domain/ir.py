@@ -60,11 +60,17 @@ def _ir(e) -> tuple:
             return ('pow', _ir(e.base), int(n))
         raise _Unsupported(f"power {e}")
     if isinstance(e, sympy.floor):
-        return ('floor', _ir(e.args[0]))
+        try:
+            return ('floor', _ir(e.args[0]))
+        except _Unsupported:
+            return _floor_quotient(e.args[0])
     if isinstance(e, sympy.ceiling):  # ceil(x) == -floor(-x)
         return _neg(('floor', _neg(_ir(e.args[0]))))
     if isinstance(e, sympy.Mod):  # Mod(x, m) == x - m*floor(x/m) (sign of m, like Python's %)
         x, m = e.args
+        if not isinstance(m, sympy.Rational) and m.free_symbols:  # x - m*floor(x/m), m a formula
+            xi, mi = _ir(x), _ir(m)
+            return ('add', (xi, _neg(('mul', (mi, ('fdiv', xi, mi))))))
         if not isinstance(m, sympy.Rational) or m == 0:
             raise _Unsupported(f"Mod with modulus {m}")
         fm = Fraction(int(m.p), int(m.q))
@@ -104,6 +110,14 @@ def _ir(e) -> tuple:
             out = ('or', (('and', (out, ('not', b))), ('and', (('not', out), b))))
         return out
     raise _Unsupported(f"{type(e).__name__}: {e}")
+
+
+def _floor_quotient(arg) -> tuple:
+    """floor(n / d) with d a formula in the symbols (a Reshape's -1 dim: elements / product of the others)."""
+    n, d = sympy.fraction(sympy.together(arg))
+    if not d.free_symbols:
+        raise _Unsupported(f"floor of {arg}")
+    return ('fdiv', _ir(n), _ir(d))
 
 
 # ---------------------------------------------------------------- exact evaluation (ints / numpy)
@@ -185,6 +199,17 @@ def _cexpr(node):
         if d == 1:
             return f, 1
         return (lambda env: f(env) // d), 1
+    if k == 'fdiv':  # floor(a / b): (na/da) / (nb/db) = (na*db) / (da*nb); b == 0 counts as 0
+        (fa, da), (fb, db) = _cexpr(node[1]), _cexpr(node[2])
+
+        def fn(env, fa=fa, da=da, fb=fb, db=db):
+            num, den = fa(env) * db, fb(env) * da
+            if _is_arr(num) or _is_arr(den):
+                num, den = np.broadcast_arrays(num, den)
+                safe = np.where(den == 0, 1, den)
+                return np.where(den == 0, 0, num // safe)
+            return 0 if den == 0 else num // den
+        return fn, 1
     if k == 'pw':
         pieces = [(_cexpr(v), _cbool(c)) for v, c in node[1]]
         den = 1
@@ -265,6 +290,11 @@ def _mag(node, X: float, acc: List[float]) -> float:
         m = _mag(node[1], X, acc) ** node[2]
     elif k == 'floor':
         m = _mag(node[1], X, acc) / _den(node[1]) + 1
+    elif k == 'fdiv':  # |floor(a/b)| <= |na| * db (|nb| >= 1 where b != 0); the products are computed too
+        ma, mb = _mag(node[1], X, acc), _mag(node[2], X, acc)
+        acc.append(ma * _den(node[2]))
+        acc.append(mb * _den(node[1]))
+        m = ma * _den(node[2]) + 1
     elif k == 'pw':
         den = _den(node)
         m = 0.0

@@ -25,6 +25,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .budget import BudgetSpent, check
 from .ir import _Unsupported, _cbool
 from .sets import SymbolSet, _canonical_set
 from .structure import _lin, _syms
@@ -142,22 +143,22 @@ class _Class:
             for _ in range(node[2]):
                 out = _pmul(out, base)
             return out
+        if k == 'fdiv':  # floor(a / b): b constant on the class, or a a constant multiple of b
+            pa, pb = self.expr(node[1]), self.expr(node[2])
+            zero = (0,) * self.n
+            if not pb:
+                raise _Unsupported("division by zero")
+            if set(pb) == {zero}:
+                return self._floor({m: v / pb[zero] for m, v in pa.items()})
+            m0 = next(iter(pb))
+            ratio = pa.get(m0, Fraction(0)) / pb[m0]
+            if set(pa) == set(pb) and all(pa[m] == ratio * v for m, v in pb.items()) \
+                    and _sign(pb, self.n) in ("pos", "neg"):  # b never 0 on the class
+                f = Fraction(math.floor(ratio))
+                return {zero: f} if f else {}
+            raise _Unsupported("quotient of formulas")
         if k == 'floor':
-            p = self.expr(node[1])
-            out = {}
-            for mon, v in p.items():
-                deg = sum(mon)
-                if deg == 0:
-                    v = Fraction(math.floor(v))
-                    if v:
-                        out[mon] = v
-                elif deg == 1:
-                    if v.denominator != 1:
-                        raise _NeedPeriod(mon.index(1), v.denominator)
-                    out[mon] = v
-                else:
-                    raise _Unsupported("floor of a non-linear argument")
-            return out
+            return self._floor(self.expr(node[1]))
         if k in ('max', 'min'):
             best = self.expr(node[1][0])
             for c in node[1][1:]:
@@ -175,6 +176,23 @@ class _Class:
                     return self.expr(v)
             raise _Unsupported("Piecewise with no branch taken")
         raise _Unsupported(k)
+
+    def _floor(self, p: Poly) -> Poly:
+        """floor of a polynomial that is linear with integer slopes on the class (else refine / give up)."""
+        out = {}
+        for mon, v in p.items():
+            deg = sum(mon)
+            if deg == 0:
+                v = Fraction(math.floor(v))
+                if v:
+                    out[mon] = v
+            elif deg == 1:
+                if v.denominator != 1:
+                    raise _NeedPeriod(mon.index(1), v.denominator)
+                out[mon] = v
+            else:
+                raise _Unsupported("floor of a non-linear argument")
+        return out
 
     def truth(self, node) -> bool:
         """The truth on the whole class; raises _Undecided when it is not constant there (or not shown)."""
@@ -243,6 +261,8 @@ def _slope_periods(node) -> Dict[str, int]:
 
 def _classes(s: SymbolSet, period: int) -> List[Tuple[int, int]]:
     """(P, c) pairs covering the set: its listed small values, then each residue class mod ``period``."""
+    if period > _MAX_CLASSES or len(s.below) > _MAX_CLASSES:
+        raise _Unsupported(f"too many classes (period {period})")
     out = [(0, int(b)) for b in s.below]
     if s.residues:
         res = set(s.residues)
@@ -254,7 +274,10 @@ def _classes(s: SymbolSet, period: int) -> List[Tuple[int, int]]:
 
 
 def _decide(node, names: Sequence[str], sets: Mapping[str, SymbolSet]):
-    return _decide_cached(node, tuple(names), tuple(sets[n] for n in names))
+    try:
+        return _decide_cached(node, tuple(names), tuple(sets[n] for n in names))
+    except _Unsupported:  # the budget spent (not cached), or too many classes
+        return None
 
 
 @lru_cache(maxsize=4096)
@@ -278,6 +301,7 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
         work = [(combo, 0) for combo in itertools.product(*per)]
         try:
             while work:
+                check()
                 combo, peeled = work.pop()
                 try:
                     out.append((combo, _Class(names, combo).truth(node)))
@@ -294,6 +318,8 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
             periods[e.index] *= e.den
             if periods[e.index] > _MAX_PERIOD:
                 return None
+        except BudgetSpent:
+            raise
         except (_Unsupported, ZeroDivisionError, KeyError, OverflowError, RecursionError):
             return None
     return None

@@ -6,9 +6,14 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Optional, Tuple
 
+from .budget import check
 from .ir import _Unsupported, _cbool, _cexpr
 
+_MAX_PERIOD = 1 << 16  # largest period scanned residue by residue
+
 # ---------------------------------------------------------------- structure: periods, monotonicity
+
+
 
 def _syms(node, out: set) -> set:
     k = node[0]
@@ -19,6 +24,9 @@ def _syms(node, out: set) -> set:
             _syms(c, out)
     elif k in ('pow', 'floor', 'not'):
         _syms(node[1], out)
+    elif k == 'fdiv':
+        _syms(node[1], out)
+        _syms(node[2], out)
     elif k == 'rel':
         _syms(node[2], out)
     elif k == 'pw':
@@ -206,8 +214,11 @@ def _eventual(bnode, M: int, r: int, thr: list) -> bool:
 def _periodic_info(bnode) -> Tuple[int, int]:
     """(period M, threshold T): for H >= T the atom's truth depends only on H mod M."""
     M = _period(bnode)
+    if M > _MAX_PERIOD:  # 2**64 from 64 stride-2 ceil pools: not scannable, use the bounded fallback
+        raise _Unsupported(f"period {M}")
     Q = 0
     for r in range(M):
+        check()
         thr: list = []
         _eventual(bnode, M, r, thr)
         Q = max([Q] + thr)

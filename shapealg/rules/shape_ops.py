@@ -10,6 +10,7 @@ import sympy
 
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
+from ..limits import MAX_RANK
 from ..tensor import Value
 from ._util import array_value, broadcast_shapes, broadcast_values, const_ints, norm_axis, value_array
 from .registry import NodeContext, RuleError, register
@@ -83,6 +84,8 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
     tgt = _dims_of(target, "the target shape") if target is not None else list(shape or [])
     if tgt is None:
         if target is not None and target.shape is not None and isinstance(target.shape[0], int):
+            if target.shape[0] > MAX_RANK:
+                raise RuleError(f"target shape of length {target.shape[0]} (more than {MAX_RANK} dims)")
             ctx.warn(f"node {ctx.node!r} (op Reshape): target shape is computed at run time and could not be "
                      f"derived; output dims unknown")
             return Value((None,) * target.shape[0], x.dtype)
@@ -487,7 +490,7 @@ def expand(ctx: NodeContext, x: Value, shape_in: Value):
     tgt = _dims_of(shape_in, "shape")
     if tgt is None:
         n = shape_in.shape[0] if shape_in.shape else None
-        if isinstance(n, int):
+        if isinstance(n, int) and n <= MAX_RANK:
             return Value((None,) * max(n, len(x.shape)), x.dtype)
         raise RuleError("target shape unknown")
     out = broadcast_shapes(ctx, [x.shape, tuple(tgt)])
@@ -521,7 +524,7 @@ def constant_of_shape(ctx: NodeContext, shape_in: Value, *, value=None):
     dtype = int(value.data_type) if value is not None else 1
     if dims is None:
         n = shape_in.shape[0] if shape_in.shape else None
-        return Value((None,) * n if isinstance(n, int) else None, dtype)
+        return Value((None,) * n if isinstance(n, int) and n <= MAX_RANK else None, dtype)
     fill = tensor_value(value) if value is not None else (0.0,)
     val = None
     if all(isinstance(d, int) for d in dims) and prod(dims) <= 4096 and fill:
