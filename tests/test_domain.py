@@ -575,3 +575,26 @@ def test_prover_is_sound_on_random_conditions():
                 for w in range(lbs["W"], lbs["W"] + 40):
                     assert bool(cond.subs({H: h, W: w})), (cond, h, w)
     assert proved > 20
+
+
+def test_floor_quotient_and_floor_sqrt_compile_exactly():
+    """Reshape -1 dims (elements // product of formulas), Mod by a formula, int(sqrt(tokens)) (DPT):
+    compiled to exact integer evaluation, equal to sympy's value at many sizes."""
+    from shapealg.domain.ir import _cexpr, _ir
+    H, W = symbol("H"), symbol("W")
+    a, b = floor(H / 8), floor(W / 8)
+    exprs = [floor(256 * floor(H / 16) * floor(W / 16) / (16 * a * b)),
+             sympy.Mod(16 * floor(H / 4) * floor(W / 4), 3 * a + b),
+             floor(sympy.sqrt(a) * sympy.sqrt(b)),
+             floor(sympy.sqrt(a) * sympy.sqrt(b) / 2 - sympy.Rational(1, 2))]
+    for e in exprs:
+        f, d = _cexpr(_ir(e))
+        for h, w in [(8, 8), (9, 61), (64, 72), (97, 300), (999, 17), (2048, 1031)]:
+            assert Fraction(f({"H": h, "W": w}), d) == int(e.subs({H: h, W: w})), (e, h, w)
+        hs = np.arange(8, 400, dtype=np.int64)
+        vec = np.asarray(f({"H": hs, "W": np.full_like(hs, 77)}))
+        assert all(Fraction(int(v), d) == int(e.subs({H: int(h), W: 77})) for h, v in zip(hs[::37], vec[::37]))
+    # the window-partition form of a Reshape's -1 dim is decided symbolically
+    cond = sympy.Eq(sympy.Mod(16 * floor(H / 16) * floor(W / 16), floor(H / 16) * floor(W / 16)), 0)
+    d = analyze_domain([_c(floor(H / 16) >= 1), _c(floor(W / 16) >= 1), _c(cond)], [H, W])
+    assert d.verdict == "size-invariant" and d.exact, d.summary

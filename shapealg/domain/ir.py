@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import lru_cache
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import sympy
@@ -63,7 +63,8 @@ def _ir(e) -> tuple:
         try:
             return ('floor', _ir(e.args[0]))
         except _Unsupported:
-            return _floor_quotient(e.args[0])
+            sq = _floor_sqrt(e.args[0])
+            return sq if sq is not None else _floor_quotient(e.args[0])
     if isinstance(e, sympy.ceiling):  # ceil(x) == -floor(-x)
         return _neg(('floor', _neg(_ir(e.args[0]))))
     if isinstance(e, sympy.Mod):  # Mod(x, m) == x - m*floor(x/m) (sign of m, like Python's %)
@@ -110,6 +111,31 @@ def _ir(e) -> tuple:
             out = ('or', (('and', (out, ('not', b))), ('and', (('not', out), b))))
         return out
     raise _Unsupported(f"{type(e).__name__}: {e}")
+
+
+def _floor_sqrt(arg) -> Optional[tuple]:
+    """floor(c*sqrt(Q) + b) (c > 0, b rational, Q a product of formulas): a model that computes a side
+    as int(sqrt(number of tokens)) (DPT); evaluated exactly with integer square roots. None otherwise."""
+    b, rest = sympy.expand(arg).as_coeff_Add()
+    c, factors = rest.as_coeff_Mul()
+    parts = sympy.Mul.make_args(factors)
+    if not (c.is_Rational and c > 0 and b.is_Rational) or not parts or \
+            not all(isinstance(p, sympy.Pow) and p.exp == sympy.Rational(1, 2) for p in parts):
+        return None
+    return ('fsqrt', Fraction(int(c.p), int(c.q)), Fraction(int(b.p), int(b.q)),
+            _ir(sympy.Mul(*[p.base for p in parts])))
+
+
+def _isqrt(x):
+    """floor(sqrt(x)) exactly for integers x >= 0 (numpy int64 / object arrays, or ints); -1 for x < 0."""
+    if _is_arr(x):
+        if x.dtype == object:
+            return np.vectorize(lambda v: math.isqrt(v) if v >= 0 else -1, otypes=[object])(x)
+        r = np.floor(np.sqrt(np.maximum(x, 0).astype(np.float64))).astype(np.int64)
+        r -= (r * r > x).astype(np.int64)
+        r += ((r + 1) * (r + 1) <= x).astype(np.int64)
+        return np.where(x < 0, -1, r)
+    return math.isqrt(x) if x >= 0 else -1
 
 
 def _floor_quotient(arg) -> tuple:
@@ -199,6 +225,14 @@ def _cexpr(node):
         if d == 1:
             return f, 1
         return (lambda env: f(env) // d), 1
+    if k == 'fsqrt':  # floor(c*sqrt(Q) + p/q) = (isqrt(floor(q^2 c^2 Q)) + p) // q
+        c, b, (fq, dq) = node[1], node[2], _cexpr(node[3])
+        p, q = b.numerator, b.denominator
+        num2, den2 = (q * c.numerator) ** 2, (c.denominator ** 2) * dq
+
+        def fn(env, fq=fq, num2=num2, den2=den2, p=p, q=q):
+            return (_isqrt(fq(env) * num2 // den2) + p) // q
+        return fn, 1
     if k == 'fdiv':  # floor(a / b): (na/da) / (nb/db) = (na*db) / (da*nb); b == 0 counts as 0
         (fa, da), (fb, db) = _cexpr(node[1]), _cexpr(node[2])
 
@@ -290,6 +324,11 @@ def _mag(node, X: float, acc: List[float]) -> float:
         m = _mag(node[1], X, acc) ** node[2]
     elif k == 'floor':
         m = _mag(node[1], X, acc) / _den(node[1]) + 1
+    elif k == 'fsqrt':
+        c, b = node[1], node[2]
+        mq = _mag(node[3], X, acc)
+        acc.append(mq * (b.denominator * c.numerator) ** 2)
+        m = math.sqrt(mq) * float(c) + abs(float(b)) + 2
     elif k == 'fdiv':  # |floor(a/b)| <= |na| * db (|nb| >= 1 where b != 0); the products are computed too
         ma, mb = _mag(node[1], X, acc), _mag(node[2], X, acc)
         acc.append(ma * _den(node[2]))

@@ -27,6 +27,8 @@ def _syms(node, out: set) -> set:
     elif k == 'fdiv':
         _syms(node[1], out)
         _syms(node[2], out)
+    elif k == 'fsqrt':
+        _syms(node[3], out)
     elif k == 'rel':
         _syms(node[2], out)
     elif k == 'pw':
