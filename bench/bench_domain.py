@@ -1,6 +1,7 @@
 """Time shapealg.domain.analyze_domain on synthetic constraint lists shaped like a 500-node model.
 
     python bench/bench_domain.py [--repeat 5]
+    python bench/bench_domain.py --corpus /tmp/corpus [--min-nodes 300]   # real exports (bench/corpus.py)
 
 Each model: a 100-layer conv stack (conv3x3 / BatchNorm / ReLU / residual Add per layer, so ~500 nodes;
 every other conv unpadded) with a stride-2 stage every 20 layers, UNet-style skip Concats back up, then optionally a
@@ -76,10 +77,54 @@ def build(linear: bool, ceil_pool: bool = False):
     return cs, nodes
 
 
+def one(path: str) -> dict:
+    """Engine and domain time of one real model, cold (a fresh process: no compile cache)."""
+    from shapealg.analysis import analyze
+    from shapealg.infer import infer
+    t = time.perf_counter()
+    res = infer(path)
+    t_infer = time.perf_counter() - t
+    t = time.perf_counter()
+    a = analyze(res)
+    t_domain = time.perf_counter() - t
+    return {"model": os.path.basename(path), "nodes": len(res.graph.nodes), "constraints": len(res.constraints),
+            "infer_s": t_infer, "domain_s": t_domain, "verdict": a.domain.verdict, "exact": a.domain.exact}
+
+
+def corpus(directory: str, min_nodes: int) -> None:
+    import glob
+    import json
+    import subprocess
+    rows = []
+    for path in sorted(glob.glob(os.path.join(directory, "*.onnx"))):
+        out = subprocess.run([sys.executable, __file__, "--one", path], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{os.path.basename(path)}: failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        if r["nodes"] >= min_nodes:
+            rows.append(r)
+    print(f"| model | nodes | constraints | engine (infer) s | domain s | verdict | proven |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['nodes']} | {r['constraints']} | {r['infer_s']:.2f} | {r['domain_s']:.2f} | "
+              f"{r['verdict']} | {'yes' if r['exact'] else 'bounded search'} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--corpus", metavar="DIR", help="time real models (ONNX files in DIR), one process each")
+    ap.add_argument("--min-nodes", type=int, default=300)
+    ap.add_argument("--one", metavar="FILE", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one:
+        import json
+        print(json.dumps(one(args.one)))
+        return
+    if args.corpus:
+        corpus(args.corpus, args.min_nodes)
+        return
     for label, kw in (("conv stack + skip concats (conditional)", dict(linear=False)),
                       ("ceil_mode pools (Piecewise), no concats", dict(linear=False, ceil_pool=True)),
                       ("... + Flatten -> Linear (locked)", dict(linear=True))):

@@ -100,14 +100,26 @@ _DECIDE = {  # relation of D to 0 -> {sign: truth}
 class _Class:
     """One residue class per symbol: symbol i = P_i * t_i + c_i (P_i == 0: the constant c_i)."""
 
-    def __init__(self, names: Sequence[str], subs: Sequence[Tuple[int, int]]):
+    def __init__(self, names: Sequence[str], subs: Sequence[Tuple[int, int]], memo: Optional[dict] = None,
+                 deps: Optional[dict] = None):
         self.index = {n: i for i, n in enumerate(names)}
         self.subs = subs
         self.n = len(names)
-        self._memo: Dict[tuple, Poly] = {}
+        # shared by every class of one proof: a sub-expression in H alone is the same polynomial for every
+        # class of W, so it is keyed by the node and the classes of the symbols it uses only
+        self._memo: dict = {} if memo is None else memo
+        self._deps: dict = {} if deps is None else deps
+
+    def _uses(self, node) -> Tuple[int, ...]:
+        key = id(node)
+        got = self._deps.get(key)
+        if got is None:
+            got = self._deps[key] = tuple(sorted(self.index[s] for s in _syms(node, set())))
+        return got
 
     def expr(self, node) -> Poly:
-        key = id(node)  # nodes are shared, immutable and alive for the whole proof: hashing them is slow
+        # nodes are shared, immutable and alive for the whole proof: id() instead of hashing them (slow)
+        key = (id(node), tuple(self.subs[i] for i in self._uses(node)))
         got = self._memo.get(key)
         if got is None:
             got = self._memo[key] = self._expr(node)
@@ -298,13 +310,15 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
         if total > _MAX_CLASSES:
             return None
         out = []
+        memo: dict = {}
+        deps: dict = {}
         work = [(combo, 0) for combo in itertools.product(*per)]
         try:
             while work:
                 check()
                 combo, peeled = work.pop()
                 try:
-                    out.append((combo, _Class(names, combo).truth(node)))
+                    out.append((combo, _Class(names, combo, memo, deps).truth(node)))
                 except _Undecided as e:
                     idx = [i for i in e.idx if combo[i][0]]
                     if not idx or peeled >= _MAX_PEELS or len(out) + len(work) > _MAX_CLASSES:
