@@ -8,29 +8,8 @@ import click
 
 from shapealg.tensor import ShapealgError
 
-from .common import keep_static_option, model_argument, parse_shapes, shape_option
-
-
-def _load_module(spec: str):
-    """``path/to/file.py:factory`` -> factory() (an nn.Module)."""
-    import importlib.util
-    import os
-
-    path, sep, name = spec.rpartition(":")
-    if not sep or not path or not name:
-        raise ShapealgError(f"--module {spec!r}: expected path/to/file.py:factory")
-    if not os.path.isfile(path):
-        raise ShapealgError(f"--module {spec!r}: no file {path!r}")
-    mspec = importlib.util.spec_from_file_location("_shapealg_user_module", path)
-    mod = importlib.util.module_from_spec(mspec)
-    try:
-        mspec.loader.exec_module(mod)
-    except Exception as e:  # noqa: BLE001 - the user's file
-        raise ShapealgError(f"--module {spec!r}: importing {path} failed: {type(e).__name__}: {e}") from None
-    fn = getattr(mod, name, None)
-    if fn is None:
-        raise ShapealgError(f"--module {spec!r}: {path} has no {name!r}")
-    return fn() if callable(fn) and not hasattr(fn, "forward") else fn
+from .analyze import input_option, load_model
+from .common import keep_static_option, model_argument, shape_option
 
 
 @click.command()
@@ -42,35 +21,44 @@ def _load_module(spec: str):
 @click.option("--max-sizes", type=click.IntRange(min=1), default=None, metavar="N",
               help="Cap the number of sizes validate chooses by itself.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--runtime", type=click.Choice(["onnxruntime", "torch", "both"]), default="onnxruntime",
-              show_default=True,
-              help="torch / both need the module: --module path/to/file.py:factory (or use the Python API).")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch", "both"]), default=None,
+              help="Default: both for MODEL given as file.py:factory, onnxruntime for an ONNX file (torch / both then "
+                   "need --module file.py:factory).")
 @click.option("--module", "module_spec", default=None, metavar="FILE.py:FACTORY",
               help="The torch module the file was exported from: FACTORY() must return it.")
 @click.option("--memory-budget", type=click.FloatRange(min=0), default=512, show_default=True, metavar="MIB",
               help="Skip sizes whose predicted activations exceed this many MiB (0: no limit).")
 @shape_option
 @keep_static_option
+@input_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memory_budget, shapes, keep_static, fmt):
-    """Run MODEL in onnxruntime (and torch) at many sizes and compare every intermediate shape with
-    its formula; sizes predicted invalid must fail where predicted. Without --size / --sample the
-    sizes are chosen from the analysis: boundaries, residues, primes, finite-set points, large sizes.
+def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memory_budget, shapes, keep_static,
+             input_shape, fmt):
+    """Run MODEL (an ONNX file, or file.py:factory giving a torch module that shapealg exports) in
+    onnxruntime and torch at many sizes and compare every intermediate shape with its formula (and, for a
+    module, every submodule's output through forward hooks); sizes predicted invalid must fail where
+    predicted. Without --size / --sample the sizes are chosen from the analysis: boundaries, residues,
+    primes, finite-set points, large sizes within the memory budget.
 
     Exit 0 when everything agrees (failures as predicted included), 1 on any mismatch or surprise,
     2 on unusable input.
     """
-    from shapealg.analysis import analyze
+    from shapealg.torch_front import is_factory_spec, load_factory
     from shapealg.validate import check_device, choose_sizes, sample_sizes
     from shapealg.validate import validate as run
 
-    if runtime != "onnxruntime" and not module_spec:
-        raise ShapealgError(f"--runtime {runtime} needs --module path/to/file.py:factory "
-                            "(or the Python API: validate(..., module=m))")
+    factory = is_factory_spec(model)
+    runtime = runtime or ("both" if factory else "onnxruntime")
+    if runtime != "onnxruntime" and not (factory or module_spec):
+        raise ShapealgError(f"--runtime {runtime} needs the torch module: MODEL as file.py:factory, or "
+                            "--module path/to/file.py:factory (or the Python API: validate(..., module=m))")
+    if factory and module_spec:
+        raise ShapealgError("MODEL is file.py:factory already: leave --module out")
     check_device(device, runtime)
-    module = _load_module(module_spec) if module_spec else None
+    module = load_factory(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None
-    a = analyze(model, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static)
+    a = load_model(model, shapes, keep_static, input_shape)
+    target = a.module if factory else model
     if sizes:
         plan = list(sizes)
     elif sample:
@@ -87,7 +75,7 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
         if bars:
             bars[0].update(1)
     try:
-        rep = run(model, sizes=plan, device=device, runtime=runtime, module=module, progress=progress,
+        rep = run(target, sizes=plan, device=device, runtime=runtime, module=module, progress=progress,
                   analysis=a, memory_budget=budget)
     finally:
         if bars:

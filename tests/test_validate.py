@@ -104,6 +104,16 @@ def test_skipped_sizes_are_reported(files):
     assert "MiB" in rep.outcomes[1].note
 
 
+def test_external_data_file(files, tmp_path):
+    import onnx
+    m = onnx.load(files["ceil_ts"])
+    p = tmp_path / "ext.onnx"
+    onnx.save(m, str(p), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.bin",
+              size_threshold=0)
+    rep = validate(str(p), sizes=["64x64", "4x4"])
+    assert _outcomes(rep) == {"64x64": "agree", "4x4": "failed-as-predicted"}, rep.table()
+
+
 # ------------------------------------------------------------------ a corrupted rule is caught
 
 @pytest.fixture
@@ -203,6 +213,27 @@ def test_torch_runtime_alone(adaptive_448):
         validate(path, sizes=["64x64"], runtime="torch")
 
 
+# ------------------------------------------------------------------ torch: forward hooks per module
+
+def test_module_hooks_compare_every_submodule(files):
+    m = unet()
+    rep = validate(files["unet_ts"], sizes=["64x64", "72x40", "65x64"], runtime="both", module=m)
+    assert _outcomes(rep) == {"64x64": "agree", "72x40": "agree", "65x64": "failed-as-predicted"}, rep.table()
+    ran = [o for o in rep.outcomes if o.torch is not None and o.torch.ok]
+    assert ran and all(o.torch.modules_checked >= 8 and not o.torch.module_mismatches for o in ran)
+    j = rep.to_json()["sizes"][0]["torch"]
+    assert j["modules_checked"] == ran[0].torch.modules_checked and j["module_mismatches"] == []
+
+
+def test_corrupted_rule_is_caught_by_module_hooks(files, corrupt_first_conv):
+    rep = validate(files["ceil_ts"], sizes=["37x41"], runtime="torch", module=ceil_pool_stack())
+    o = rep.outcomes[0]
+    assert o.outcome == "mismatch", rep.table()
+    first = o.mismatches[0]
+    assert first.node == "module features.0" and first.op_type == "Conv2d"
+    assert first.expected[2] == first.got[2] + 1 == 38
+
+
 # ------------------------------------------------------------------ devices
 
 def test_cuda_unavailable_is_a_clear_error(files):
@@ -276,3 +307,16 @@ def test_cli_module_spec(files, tmp_path):
                                     "--size", "64x64", "--size", "7x7"])
     assert res.exit_code == 0, res.output
     assert "failed-as-predicted" in res.output
+
+
+def test_cli_factory_model_runs_both(tmp_path):
+    from shapealg_cli.main import main
+    f = tmp_path / "mk2.py"
+    f.write_text("from tests.models import ceil_pool_stack\n\ndef make():\n    return ceil_pool_stack()\n")
+    res = CliRunner().invoke(main, ["validate", f"{f}:make", "--size", "64x64", "--size", "7x7", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    j = json.loads(res.output[res.output.index("{"):])
+    assert j["runtime"] == "both"
+    assert [s["outcome"] for s in j["sizes"]] == ["agree", "failed-as-predicted"]
+    assert j["sizes"][0]["torch"]["modules_checked"] >= 5
+

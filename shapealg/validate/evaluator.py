@@ -1,0 +1,153 @@
+"""Every value's shape formula, compiled once, evaluated exactly at concrete sizes; predicted memory."""
+from __future__ import annotations
+
+import operator
+from fractions import Fraction
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import onnx
+
+Env = Dict[str, int]
+
+_ITEMSIZE = {
+    onnx.TensorProto.FLOAT: 4, onnx.TensorProto.DOUBLE: 8, onnx.TensorProto.FLOAT16: 2,
+    onnx.TensorProto.BFLOAT16: 2, onnx.TensorProto.INT8: 1, onnx.TensorProto.UINT8: 1,
+    onnx.TensorProto.INT16: 2, onnx.TensorProto.UINT16: 2, onnx.TensorProto.INT32: 4,
+    onnx.TensorProto.UINT32: 4, onnx.TensorProto.INT64: 8, onnx.TensorProto.UINT64: 8,
+    onnx.TensorProto.BOOL: 1,
+}
+
+
+class Evaluator:
+    """Every value's shape formula, compiled once, evaluated exactly at concrete sizes.
+
+    Distinct dim expressions are compiled with the domain's exact integer evaluator (no float ever
+    decides a floor); sympy substitution is the fallback for what it cannot compile.
+    """
+
+    def __init__(self, analysis):
+        self.values = analysis.result.values
+        self._fns: Dict[Any, Callable[[Env], Any]] = {}
+        for vi in self.values.values():
+            for d in vi.shape or ():
+                if d is not None and not isinstance(d, int) and d not in self._fns:
+                    self._fns[d] = self._compile(d)
+        # for shapes_at: every value's shape as slots into one list per size, [expr values..., constants...]
+        slot = {d: i for i, d in enumerate(self._fns)}
+        consts: Dict[Any, int] = {}
+        self._getters: Dict[str, Callable[[list], Tuple[Any, ...]]] = {}
+        for name, vi in self.values.items():
+            if vi.shape is None:
+                continue
+            idx = []
+            for d in vi.shape:
+                if d is None or isinstance(d, int):
+                    idx.append(consts.setdefault(d, len(slot) + len(consts)))
+                else:
+                    idx.append(slot[d])
+            self._getters[name] = _getter(idx)
+        self._consts = list(consts)
+
+    @staticmethod
+    def _compile(expr):
+        try:
+            from ..domain import _cexpr, _ir
+            fn, den = _cexpr(_ir(expr))
+            names = {str(s) for s in expr.free_symbols}
+
+            def f(env, fn=fn, den=den, names=names):
+                if not names <= env.keys():
+                    return None
+                num = fn(env)
+                return int(num) // den if num % den == 0 else Fraction(int(num), den)
+            return f
+        except Exception:  # noqa: BLE001 - anything the fast path cannot take goes through sympy
+            from ..dims import evaluate
+
+            def g(env, expr=expr):
+                try:
+                    return evaluate(expr, env)
+                except (ValueError, TypeError, ZeroDivisionError):
+                    return None
+            return g
+
+    def dims_at(self, env: Env) -> Dict[Any, Any]:
+        out = {}
+        for d, f in self._fns.items():
+            try:
+                out[d] = f(env)
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                out[d] = None
+        return out
+
+    def shapes_at(self, env: Env) -> Tuple[Dict[Any, Any], Callable[[str], Optional[Tuple[Any, ...]]]]:
+        """(the distinct dims at env, a function: value name -> its shape at env, or None when its rank is
+        unknown). Fast: one exact evaluation per distinct dim, then a C-level gather per value."""
+        dims = self.dims_at(env)
+        vals = list(dims.values()) + self._consts
+        getters = self._getters
+
+        def shape(name: str):
+            g = getters.get(name)
+            return None if g is None else g(vals)
+        return dims, shape
+
+    def shape_at(self, name: str, dims: Mapping[Any, Any]) -> Optional[Tuple[Any, ...]]:
+        vi = self.values.get(name)
+        if vi is None or vi.shape is None:
+            return None
+        return tuple(d if (d is None or isinstance(d, int)) else dims.get(d) for d in vi.shape)
+
+    def memory(self, env: Env) -> Tuple[int, int]:
+        """(predicted bytes of every value, number of values with unknown shape).
+
+        A value whose shape is unknown at this size is counted as large as the largest known value
+        (an over-estimate, so that large sizes are not run blind)."""
+        dims = self.dims_at(env)
+        total, unknown, largest = 0, 0, 0
+        for name, vi in self.values.items():
+            shp = self.shape_at(name, dims)
+            if shp is None or any(d is None or not isinstance(d, int) for d in shp):
+                unknown += 1
+                continue
+            n = 1
+            for d in shp:
+                n *= max(d, 0)
+            b = n * _ITEMSIZE.get(vi.dtype, 4)
+            total += b
+            largest = max(largest, b)
+        return total + unknown * largest, unknown
+
+
+def _getter(idx: Sequence[int]) -> Callable[[list], Tuple[Any, ...]]:
+    if not idx:
+        return lambda vals: ()
+    if len(idx) == 1:
+        i = idx[0]
+        return lambda vals: (vals[i],)
+    return operator.itemgetter(*idx)
+
+
+_CACHE: Dict[int, Tuple[Any, "Evaluator"]] = {}
+
+
+def evaluator_for(analysis) -> "Evaluator":
+    """The Evaluator of an analysis's result, built once (choosing sizes and validating share it)."""
+    r = analysis.result
+    hit = _CACHE.get(id(r))
+    if hit is not None and hit[0] is r:
+        return hit[1]
+    ev = Evaluator(analysis)
+    if len(_CACHE) >= 8:  # keeps the last few results alive, no more
+        _CACHE.clear()
+    _CACHE[id(r)] = (r, ev)
+    return ev
+
+
+def predicted_bytes(analysis, size: Mapping[str, int]) -> int:
+    """Predicted activation memory of one run: sum over every value (graph inputs, intermediates,
+    outputs) of numel * itemsize at these sizes; a value of unknown shape counts as the largest
+    known one."""
+    return evaluator_for(analysis).memory(dict(size))[0]
+
+

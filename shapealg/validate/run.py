@@ -1,0 +1,233 @@
+"""validate(): run the model at each planned size in onnxruntime and / or torch, judge each run.
+
+The library never prints; progress goes to an optional callback ``progress(done, total, outcome)``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import onnx
+
+from ..tensor import ShapealgError
+from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
+from .evaluator import Evaluator, evaluator_for
+from .onnxrt import constant_values, exposed_model, graph_links, input_shapes, judge_ort, runtime_model, safe_blocking
+from .report import PlannedSize, SizeOutcome, ValidationReport, _short
+from .torchrt import ModuleFormulas, judge_torch, run_torch
+
+RUNTIMES = ("onnxruntime", "torch", "both")
+_CONST_MODEL_MIN = 64  # input-independent values worth a small model of their own
+
+
+def check_device(device: str, runtime: str = "onnxruntime") -> None:
+    """Raise ShapealgError, saying what is installed, when ``device`` cannot be used by ``runtime``."""
+    if device not in ("cpu", "cuda"):
+        raise ShapealgError(f"device must be 'cpu' or 'cuda', not {device!r}")
+    if device != "cuda":
+        return
+    if runtime in ("onnxruntime", "both"):
+        import onnxruntime as ort
+        avail = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in avail:
+            raise ShapealgError("CUDA requested but onnxruntime has no CUDAExecutionProvider "
+                                f"(installed: {', '.join(avail)}; install onnxruntime-gpu)")
+    if runtime in ("torch", "both"):
+        import torch
+        if not torch.cuda.is_available():
+            raise ShapealgError(f"CUDA requested but torch {torch.__version__} sees no CUDA device")
+
+
+def validate(
+    model,
+    sizes: Optional[Sequence[Union[str, Mapping[str, int], Tuple[int, ...], PlannedSize]]] = None,
+    sample: Optional[int] = None,
+    device: str = "cpu",
+    runtime: Optional[str] = None,
+    module=None,
+    progress: Optional[Callable[[int, int, SizeOutcome], None]] = None,
+    *,
+    analysis=None,
+    shapes: Optional[Mapping[str, Sequence]] = None,
+    symbolize_spatial: bool = True,
+    input_shape=None,
+    memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
+    n: Optional[int] = None,
+    seed: int = 0,
+) -> ValidationReport:
+    """Run ``model`` at many sizes and compare every value's shape with its formula, and every size's
+    run / fail with the predicted valid set.
+
+    model: an ONNX path or ModelProto, or a torch nn.Module (exported by shapealg with ``input_shape``,
+    default ``(1, 3, "H", "W")``; runtime then defaults to "both").
+    sizes: explicit sizes ("224x224", {"H": 37, "W": 61}, (37, 61), or PlannedSize); else ``sample``
+    random sizes; else ``choose_sizes(analysis, n, memory_budget)``.
+    runtime: "onnxruntime" (every intermediate exposed, one session; the default for a file), "torch"
+    (``module`` at the same sizes: its outputs against the graph outputs' formulas, every submodule's output
+    against its module-level formula through forward hooks) or "both" (the two, and module-vs-file
+    validity: ``exporter-divergence``). device: "cpu" or "cuda" (CUDAExecutionProvider / torch CUDA; a
+    clear ShapealgError when not available). ``analysis``: a precomputed Analysis of the same model.
+    """
+    from ..analysis import analyze
+    from ..torch_front import is_module
+
+    t0 = time.perf_counter()
+    a = analysis
+    is_mod = is_module(model)
+    runtime = runtime or ("both" if is_mod else "onnxruntime")
+    if runtime not in RUNTIMES:
+        raise ShapealgError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if is_mod:
+        if module is not None and module is not model:
+            raise ShapealgError("model is a torch module already: leave module=... out")
+        module = model
+    if runtime in ("torch", "both") and module is None:
+        raise ShapealgError(f"runtime={runtime!r} needs the torch module (module=...)")
+    check_device(device, runtime)
+    if is_mod:
+        if a is None:
+            a = analyze(model, input_shape=input_shape)
+        if a.model_proto is None:
+            raise ShapealgError("the analysis given has no exported ONNX model (analyze the module itself)")
+        proto = a.model_proto
+        label = a.result.graph.path or type(model).__name__
+    elif isinstance(model, (str, os.PathLike)):
+        from ..graph import load_model
+        proto = _with_external_data(load_model(model), os.path.dirname(os.path.abspath(os.fspath(model))))
+        label = os.fspath(model)
+    elif isinstance(model, onnx.ModelProto):
+        proto = model
+        label = model.graph.name or "<model>"
+    else:
+        raise ShapealgError(f"validate needs an ONNX path, a ModelProto or a torch module, not "
+                            f"{type(model).__name__}")
+    a = a if a is not None else analyze(proto, shapes=shapes, symbolize_spatial=symbolize_spatial)
+    dom = a.domain
+
+    if sizes:
+        plans = as_plans(a, sizes, memory_budget)
+    elif sample:
+        plans = sample_sizes(a, sample, seed=seed, memory_budget=memory_budget)
+    else:
+        plans = choose_sizes(a, n=n, memory_budget=memory_budget)
+
+    session, const_shapes = None, {}
+    if runtime in ("onnxruntime", "both"):
+        session, const_shapes = _sessions(runtime_model(a, proto), device)
+    formulas = None
+    if module is not None and runtime in ("torch", "both"):
+        module = module.to(device).eval() if hasattr(module, "to") else module
+        formulas = ModuleFormulas(a, module)
+
+    ctx = _Context(a, evaluator_for(a), graph_links(a), runtime, session, const_shapes, module, formulas, device,
+                   seed)
+    results: List[SizeOutcome] = []
+    for i, plan in enumerate(plans):
+        ts = time.perf_counter()
+        if plan.over_budget:
+            mb = (plan.memory_bytes or 0) / 2 ** 20
+            res = SizeOutcome(plan.size, plan.why, "skipped", plan.predicted_valid, memory_bytes=plan.memory_bytes,
+                              note=f"predicted activations {mb:.0f} MiB > budget "
+                                   f"{(memory_budget or 0) / 2 ** 20:.0f} MiB")
+        else:
+            res = _one_size(ctx, plan)
+        res = replace(res, seconds=time.perf_counter() - ts)
+        results.append(res)
+        if progress is not None:
+            progress(i + 1, len(plans), res)
+    warnings = []
+    if session is not None and session.sess is None:
+        warnings.append(f"onnxruntime refused the model: {session.error}")
+    if formulas is not None and formulas.error:
+        warnings.append(formulas.error)
+    if a.result.warnings:
+        warnings.append(f"{len(a.result.warnings)} analysis warnings (values of unknown shape are not checked)")
+    return ValidationReport(label, runtime, device, tuple(symbols_of(a)), tuple(spatial_of(a)), dom.verdict,
+                            str(dom.valid_if), tuple(results), time.perf_counter() - t0, tuple(warnings))
+
+
+def _with_external_data(proto: onnx.ModelProto, folder: str) -> onnx.ModelProto:
+    """The weights a file keeps as external data, read in: onnxruntime gets the model as bytes, and refuses
+    external data paths it cannot resolve from there."""
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+    if any(uses_external_data(t) for t in proto.graph.initializer):
+        try:
+            load_external_data_for_model(proto, folder)
+        except (OSError, ValueError) as e:
+            raise ShapealgError(f"cannot read the model's external data in {folder}: {e}") from None
+    return proto
+
+
+def _sessions(proto, device):
+    """(the session that runs the model with every value exposed, the shapes of the values that depend on no
+    input). Those values are computed once by a small model of their own and not exposed in the session;
+    should that small model fail, they are exposed like the rest."""
+    from ..runtime import make_session, run_onnxruntime
+    const, cmodel = constant_values(proto)
+    shapes = {}
+    if len(const) >= _CONST_MODEL_MIN:  # fewer are cheaper exposed than a second session
+        r = run_onnxruntime(None, {}, session=make_session(cmodel, device=device, expose=False))
+        if r.ok and all(v in r.shapes for v in const):
+            shapes = {v: r.shapes[v] for v in const}
+    session = make_session(exposed_model(proto, skip=set(shapes)), device=device, expose=False)
+    return session, shapes
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every size's run needs, built once per validate call."""
+    analysis: object
+    ev: Evaluator
+    links: tuple          # graph_links(analysis): (successors, op types, producers)
+    runtime: str
+    session: object       # runtime.Session, or None for runtime="torch"
+    const_shapes: dict    # shapes of the values that depend on no input (not exposed in the session)
+    module: object
+    formulas: Optional[ModuleFormulas]
+    device: str
+    seed: int
+
+
+def _one_size(ctx: _Context, plan: PlannedSize) -> SizeOutcome:
+    from ..runtime import run_onnxruntime
+    a, ev = ctx.analysis, ctx.ev
+    env, pv = plan.size, plan.predicted_valid
+    blamed = None if pv else safe_blocking(a.domain, env)
+    shapes_in = input_shapes(a, env)
+    base = dict(size=env, why=plan.why, predicted_valid=pv, blamed=blamed, memory_bytes=plan.memory_bytes)
+
+    ort_res = tr = None
+    if ctx.session is not None:
+        r = run_onnxruntime(None, shapes_in, session=ctx.session, seed=ctx.seed)
+        if r.ok and ctx.const_shapes:
+            r.shapes.update(ctx.const_shapes)
+        ort_res = judge_ort(a, ev, env, pv, blamed, r, *ctx.links, base)
+    if ctx.runtime in ("torch", "both"):
+        tr = run_torch(ctx.module, a, ev, env, shapes_in, ctx.device, ctx.formulas, ctx.seed)
+    outputs = list(a.result.graph.outputs)
+    if ctx.runtime == "onnxruntime":
+        return ort_res
+    if ctx.runtime == "torch":
+        return judge_torch(ev, env, pv, tr, outputs, base)
+    # both: the module and its file must agree on whether the size runs
+    ort_ok = ort_res.outcome in ("agree", "mismatch", "surprise-ran")
+    if ort_ok != tr.ok:
+        if tr.ok:
+            note = (f"the torch module runs, the ONNX file fails at {ort_res.failing_node or '?'} "
+                    f"({_short(ort_res.error, 120)})")
+        else:
+            note = f"the ONNX file runs, the torch module fails ({_short(tr.error, 120)})"
+        note += "; the analysis predicted " + ("valid" if pv else "invalid")
+        return replace(ort_res, outcome="exporter-divergence", ort_outcome=ort_res.outcome, torch=tr, note=note)
+    out = replace(ort_res, ort_outcome=ort_res.outcome, torch=tr)
+    if ort_res.outcome == "agree":
+        tj = judge_torch(ev, env, pv, tr, outputs, base)
+        if tj.outcome == "mismatch":
+            # onnxruntime confirmed every formula of the file: the module computes other shapes than its file
+            return replace(out, outcome="exporter-divergence", mismatches=tj.mismatches,
+                           note=f"the file runs with the predicted shapes, the torch module differs: {tj.note}")
+        if tj.outcome != "agree":
+            return replace(out, outcome=tj.outcome, mismatches=tj.mismatches, note="torch: " + tj.note)
+    return out
