@@ -13,6 +13,7 @@ from .graph import Graph, read_graph
 from .rules.registry import NodeContext, RuleError, lookup
 from .subgraph import attach_scope
 from .tensor import UNKNOWN, Constraint, NodeResult, ShapealgError, Value, ValueInfo
+from . import bounds as _bounds
 from . import limits as _limits
 
 _FLOAT_TYPES = {1, 10, 11, 16}
@@ -121,6 +122,7 @@ def infer_graph(graph: Graph) -> InferResult:
     results: List[NodeResult] = []
     constraints: List[Constraint] = []
     warnings: List[str] = list(graph.warnings)  # reader findings (unsafe external data...) come first
+    bounds: Dict[str, _bounds.Bounds] = {}  # exact element bounds of integer index tensors (bounds.py)
     for node in graph.nodes:
         opset = graph.opset(node.domain)
         ctx = NodeContext(node.name, node.op_type, opset, len(node.outputs))
@@ -129,6 +131,8 @@ def infer_graph(graph: Graph) -> InferResult:
         missing = [x for x in node.inputs if x and x not in env]
         for x in node.inputs:
             ins.append(env.get(x, UNKNOWN) if x else None)
+        in_bounds = [bounds.get(x) or _bounds.of_value(v) if x else None for x, v in zip(node.inputs, ins)]
+        ctx.input_bounds = tuple(in_bounds)
         rule = lookup(node.domain, node.op_type, opset)
         supported = rule is not None
         outs: List[Value]
@@ -143,6 +147,13 @@ def infer_graph(graph: Graph) -> InferResult:
         else:
             outs = _call_rule(rule, ctx, node, ins)
         outs = [_canon(o) for o in outs]
+        if outs and node.outputs and node.outputs[0]:
+            try:
+                b = _bounds.propagate(node.op_type, node.attrs, ins, in_bounds, outs[0])
+            except (TypeError, ValueError, AttributeError, IndexError):
+                b = None
+            if b is not None:
+                bounds[node.outputs[0]] = b
         for name, v in zip(node.outputs, outs):
             if name:
                 env[name] = v

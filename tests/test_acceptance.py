@@ -108,6 +108,21 @@ def test_seed_model_reports_the_notebook_sizes_and_the_fix(exported):
     assert a.fake_dynamic  # the file declares H, W dynamic: loudly flagged
 
 
+def test_adaptive_pool_traced_at_448_gathernd_bounds(tmp_path):
+    """Traced at 448, dynamo's GatherND indices are built at run time (window starts that follow H, plus a
+    Range whose length was fixed at the trace): shapealg bounds them exactly, so the file's failures at 224,
+    445 or 664 are predicted, not missed."""
+    exp = M.export_onnx(M.seed_model_adaptive(), tmp_path / "a.onnx", input_shape=(1, 3, 448, 448), exporter="dynamo")
+    a = analyze(str(exp.path))
+    assert a.domain.verdict == "conditional"
+    assert not any("not checked" in w for w in a.result.warnings)
+    sess = make_session(str(exp.path))
+    for h, w in [(224, 224), (223, 224), (448, 448), (447, 448), (445, 445), (446, 446), (300, 500), (664, 448),
+                 (665, 449), (900, 900)]:
+        res = run_onnxruntime(None, {"x": (1, 3, h, w)}, session=sess)
+        assert res.ok == a.is_valid(H=h, W=w), (h, w, res.error)
+
+
 def test_adaptive_pool_traced_off_size_fails_where_predicted(tmp_path):
     """dynamo turns AdaptiveAvgPool2d into Gathers whose index tables are baked at the trace size (256 here):
     the torch module runs everywhere, the file only for H, W >= 224 - and shapealg says exactly that."""

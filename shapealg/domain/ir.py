@@ -77,6 +77,10 @@ def _ir(e) -> tuple:
         fm = Fraction(int(m.p), int(m.q))
         xi = _ir(x)
         return ('add', (xi, ('mul', (('const', -fm), ('floor', ('mul', (('const', 1 / fm), xi)))))))
+    if isinstance(e, sympy.sign):  # as a Piecewise: every later step already handles those
+        x = _ir(e.args[0])
+        return ('pw', ((('const', Fraction(1)), ('rel', '>', x)), (('const', Fraction(-1)), ('rel', '<', x)),
+                       (('const', Fraction(0)), ('bool', True))))
     if isinstance(e, sympy.Max):
         return ('max', tuple(_ir(a) for a in e.args))
     if isinstance(e, sympy.Min):

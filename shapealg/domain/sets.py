@@ -143,6 +143,10 @@ class SymbolSet:
                 parts.append(f"{n} % {M} != {miss}")
             elif tuple(R) == tuple(range(len(R))):
                 parts.append(f"{n} % {M} < {len(R)}")
+            elif tuple(R) == tuple(range(R[0], M)):
+                parts.append(f"{n} % {M} >= {R[0]}")
+            elif len(_runs(R)) < len(R):
+                parts.append(f"{n} % {M} in {{{', '.join(f'{a}..{b}' if a < b else str(a) for a, b in _runs(R))}}}")
             else:
                 parts.append(f"{n} % {M} in {{{', '.join(map(str, R))}}}")
         if lb > 1:
@@ -180,7 +184,8 @@ class SymbolSet:
             return sympy.Or(*[sympy.Eq(s, a) if a == b else sympy.And(s >= a, s <= b) for a, b in runs])
         missing, extra = self._exceptions()
         prefix = tuple(self.residues) == tuple(range(len(self.residues)))
-        if len(missing) + len(extra) > 8 or (self.period > 1 and len(self.residues) > 4 and not prefix):
+        suffix = bool(self.residues) and tuple(self.residues) == tuple(range(self.residues[0], self.period))
+        if len(missing) + len(extra) > 8 or (self.period > 1 and len(self.residues) > 4 and not (prefix or suffix)):
             return None
         M = self.period
         base = [s >= self.minimum] if self.minimum > 1 else []
@@ -190,6 +195,8 @@ class SymbolSet:
                 base.append(sympy.Ne(sympy.Mod(s, M), miss))
             elif prefix and len(self.residues) > 1:
                 base.append(sympy.Lt(sympy.Mod(s, M), len(self.residues)))
+            elif suffix and len(self.residues) > 1:
+                base.append(sympy.Ge(sympy.Mod(s, M), self.residues[0]))
             else:
                 base.append(sympy.Or(*[sympy.Eq(sympy.Mod(s, M), r) for r in self.residues]))
         base += [sympy.Ne(s, m) for m in missing]

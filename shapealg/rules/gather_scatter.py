@@ -30,10 +30,32 @@ def gather_nd(ctx: NodeContext, data: Value, indices: Value, *, batch_dims=0):
                     _index_within(ctx, hi + 1, d, f"index {hi} on axis {batch_dims + j} of size {d}")
                 if lo < 0:
                     _index_within(ctx, -lo, d, f"index {lo} on axis {batch_dims + j} of size {d}")
+    elif _bounds_check(ctx, 1, data.shape[batch_dims:batch_dims + k], batch_dims):
+        pass
     else:
         ctx.warn(f"node {ctx.node!r} (op GatherND): indices are computed at run time; that they stay within "
                  f"the data's dims is not checked")
     return Value(tuple(indices.shape[:-1]) + tuple(data.shape[batch_dims + k:]), data.dtype)
+
+
+def _bounds_check(ctx: NodeContext, input_index: int, dims, first_axis: int) -> bool:
+    """Index checks from the exact bounds of a run-time index tensor (one pair per addressed axis, or one
+    for all); False when there are none."""
+    b = ctx.input_bounds[input_index] if len(ctx.input_bounds) > input_index else None
+    if not b or not dims or (len(b) != len(dims) and len(b) != 1):
+        return False
+    from ..dims import known_ge
+    from .shape_ops import _index_within
+    pairs = list(b) if len(b) == len(dims) else [b[0]] * len(dims)
+    for j, ((lo, hi), d) in enumerate(zip(pairs, dims)):
+        if d is None:
+            return False
+        # valid indices are -d .. d-1: the largest below d, the smallest at least -d
+        if known_ge(hi, 0) is not False:
+            _index_within(ctx, hi + 1, d, f"index up to {hi} on axis {first_axis + j} of size {d}")
+        if known_ge(lo, 0) is not True:
+            _index_within(ctx, -lo, d, f"index down to {lo} on axis {first_axis + j} of size {d}")
+    return True
 
 
 @register("GatherElements")

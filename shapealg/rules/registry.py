@@ -57,6 +57,7 @@ class NodeContext:
     warnings: List[str] = field(default_factory=list)
     macs: MaybeDim = 0
     buffer_inputs: Tuple[int, ...] = ()
+    input_bounds: Tuple = ()  # per input: exact element bounds of an index tensor (shapealg.bounds), or None
 
     def require(self, condition, reason: str) -> None:
         """Record that the node runs only where ``condition`` holds (trivially true ones are dropped)."""

@@ -301,6 +301,9 @@ def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
     out = data.shape[:a] + indices.shape + data.shape[a + 1:]
     d = data.shape[a]
     idx = indices.value
+    if idx is None and d is not None and len(ctx.input_bounds) > 1 and ctx.input_bounds[1]:
+        from .gather_scatter import _bounds_check  # run-time indices with exact bounds (Range + offsets)
+        _bounds_check(ctx, 1, (d,), a)
     if idx is not None and d is not None:
         lo, hi = min(idx, default=0), max(idx, default=0)
         if isinstance(lo, int) and isinstance(hi, int):
