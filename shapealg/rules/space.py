@@ -2,7 +2,7 @@
 AffineGrid, Col2Im, RoiAlign, MaxUnpool, CenterCropPad, ReverseSequence."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import sympy
 
@@ -11,20 +11,7 @@ from ..formulas import conv_out
 from ..tensor import Value
 from ._util import const_ints, norm_axis, spatial_list
 from .registry import NodeContext, RuleError, register
-
-
-def _dims(v: Optional[Value], what: str) -> Optional[List[MaybeDim]]:
-    """Contents of a shape-like input (constant or computed from shapes) as Dims, None when unknown."""
-    if v is None or v.value is None:
-        return None
-    out = []
-    for x in v.value:
-        if isinstance(x, float):
-            if not x.is_integer():
-                raise RuleError(f"{what} holds a non-integer {x}")
-            x = int(x)
-        out.append(as_dim(x))
-    return out
+from .shape_ops import _dims_of as _dims
 
 
 def require_divisible(ctx: NodeContext, n: MaybeDim, d: int, reason: str) -> MaybeDim:
