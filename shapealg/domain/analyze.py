@@ -10,6 +10,7 @@ from ..dims import symbol
 from ..tensor import Constraint
 from .budget import budget, spent
 from .budget import seconds as budget_seconds
+from .prove import reset as prove_reset
 from .result import Domain, _fmt_size
 from .solve import _Atom, _Solved, _make_atom, _solve
 
@@ -140,10 +141,14 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
     kept, atoms = _atoms_of(constraints)
     extra = sorted({s for a in atoms for s in a.syms} - set(names))
     names = tuple(dict.fromkeys(list(names) + extra))
-    with budget(budget_seconds()):
-        solved = _solve(atoms, names, bound)
-        breaking = _breaking(solved, atoms, kept, names, bound)
-        out_of_time = spent()
+    prove_reset()
+    try:
+        with budget(budget_seconds()):
+            solved = _solve(atoms, names, bound)
+            breaking = _breaking(solved, atoms, kept, names, bound)
+            out_of_time = spent()
+    finally:
+        prove_reset()
     return _finish(solved, atoms, kept, names, breaking, out_of_time, reference)
 
 

@@ -113,12 +113,12 @@ class _Class:
     def _uses(self, node) -> Tuple[int, ...]:
         key = id(node)
         got = self._deps.get(key)
-        if got is None:
-            got = self._deps[key] = tuple(sorted(self.index[s] for s in _syms(node, set())))
-        return got
+        if got is None:  # the entry keeps the node alive, so its id cannot be reused by another node
+            got = self._deps[key] = (node, tuple(sorted(self.index[s] for s in _syms(node, set()))))
+        return got[1]
 
     def expr(self, node) -> Poly:
-        # nodes are shared, immutable and alive for the whole proof: id() instead of hashing them (slow)
+        # id() instead of hashing the nodes (slow); _uses keeps every keyed node alive, so ids stay unique
         key = (id(node), tuple(self.subs[i] for i in self._uses(node)))
         got = self._memo.get(key)
         if got is None:
@@ -285,6 +285,20 @@ def _classes(s: SymbolSet, period: int) -> List[Tuple[int, int]]:
     return out
 
 
+_SHARED: Dict[Tuple[str, ...], Tuple[dict, dict]] = {}
+
+
+def _shared(names: Sequence[str]) -> Tuple[dict, dict]:
+    """Polynomials of sub-expressions per class, shared by every proof of one analysis (conditions of one
+    model repeat the same floors and Mods): keyed by node identity, so only valid while the nodes live."""
+    return _SHARED.setdefault(tuple(names), ({}, {}))
+
+
+def reset() -> None:
+    """Forget the shared polynomials (analyze_domain calls it before and after its work)."""
+    _SHARED.clear()
+
+
 def _decide(node, names: Sequence[str], sets: Mapping[str, SymbolSet]):
     try:
         return _decide_cached(node, tuple(names), tuple(sets[n] for n in names))
@@ -310,8 +324,7 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
         if total > _MAX_CLASSES:
             return None
         out = []
-        memo: dict = {}
-        deps: dict = {}
+        memo, deps = _shared(names)
         work = [(combo, 0) for combo in itertools.product(*per)]
         try:
             while work:
