@@ -10,7 +10,6 @@ Ops onnxruntime cannot run on CPU (BiasAdd, BiasSplitGelu, GroupNorm) are checke
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -20,9 +19,11 @@ import pytest
 import sympy
 from onnx import TensorProto as T
 from onnx import helper as oh
-from onnx import numpy_helper
 
 from conftest import OrtRunError, run_ort
+from test_ops import _init, ints, w  # noqa: F401  (shared graph-building helpers)
+from test_ops import grid as _grid
+from test_ops import pairs  # noqa: F401  (used by the cases below)
 from shapealg import infer
 from shapealg.dims import evaluate, symbol
 from shapealg.rules.data_dependent import is_data_dependent
@@ -33,21 +34,6 @@ SIZES = list(range(1, 10)) + [13, 17, 32]
 
 
 # ----------------------------------------------------------------------------------------------- building
-
-
-def _init(name: str, arr) -> onnx.TensorProto:
-    arr = np.asarray(arr)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    return numpy_helper.from_array(arr, name)
-
-
-def ints(*v) -> np.ndarray:
-    return np.array(v, dtype=np.int64)
-
-
-def w(*shape) -> np.ndarray:
-    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
 def u8(*shape) -> np.ndarray:
@@ -85,24 +71,8 @@ def one(op: str, inputs: Dict[str, Sequence], inits: Optional[dict] = None, opse
 
 
 def grid(names: Sequence[str], values: Sequence[int] = SIZES, extra: Sequence[dict] = ()) -> List[Dict[str, int]]:
-    vals = list(values)
-    n = len(vals)
-    out = []
-    for k, nm in enumerate(names):
-        for i, v in enumerate(vals):
-            env = {o: vals[(i * (3 + 2 * j) + 5 * j + 1) % n] for j, o in enumerate(names) if o != nm}
-            env[nm] = v
-            out.append(env)
-    out += [{nm: v for nm in names} for v in vals] + list(extra)
-    uniq = []
-    for e in out:
-        if e not in uniq:
-            uniq.append(e)
-    return uniq
-
-
-def pairs(names: Sequence[str], values: Sequence[int]) -> List[Dict[str, int]]:
-    return [dict(zip(names, c)) for c in itertools.product(values, repeat=len(names))]
+    """test_ops' size grid, over this file's (smaller) default sizes."""
+    return _grid(names, values, extra)
 
 
 # --------------------------------------------------------------------------------------------- checking
