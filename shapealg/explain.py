@@ -208,10 +208,13 @@ def dynamic_shapes_spec(analysis) -> Optional[str]:
         lo = int(lows.get(s, 1))
         if s in mods and mods[s][0] > 1:
             m, residues = mods[s]
-            if list(residues) == [0]:
-                lines.append(f"_{s} = Dim('_{s}', min={max(1, -(-lo // m))})")
-                axes.append(f"{i}: {m}*_{s}")
-                continue
+            r = 0 if 0 in residues else int(residues[0])
+            if len(residues) > 1:  # torch.export takes one class: the others stay valid but unexported
+                lines.append(f"# {s} % {m} in {{{', '.join(map(str, residues))}}} is valid; "
+                             f"torch.export can express one class: {s} % {m} == {r}")
+            lines.append(f"_{s} = Dim('_{s}', min={max(1, -(-(lo - r) // m))})")
+            axes.append(f"{i}: {m}*_{s}" + (f" + {r}" if r else ""))
+            continue
         lines.append(f"{s} = Dim('{s}', min={max(lo, 2)})")
         axes.append(f"{i}: {s}")
     lines.append(f"dynamic_shapes = {{'{img.name}': {{{', '.join(axes)}}}}}")
