@@ -105,6 +105,10 @@ class CostReport:
     liveness: Liveness = field(repr=False, compare=False)
     warnings: Tuple[str, ...] = ()
 
+    def __str__(self) -> str:
+        from .text import format_cost
+        return format_cost(self)
+
     # -- views ---------------------------------------------------------------------------------------
     @property
     def symbols(self) -> List[str]:
