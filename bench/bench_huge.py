@@ -15,7 +15,7 @@ folder in ``--dir`` (never in the repository). The weights file is written for r
 
 ``--inline-gb N`` (N < 2) also builds a model with N GB of weights inside the protobuf itself (no external
 data) and measures it the same way: the reader maps the file and leaves the large tensors' bytes out before
-parsing (graph.load_model(weights=False)), so the peak stays near the graph's size there too.
+parsing (onnx_file.load_model(weights=False)), so the peak stays near the graph's size there too.
 Everything generated is deleted at the end unless ``--keep``.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ changed initializer dims / contents, opsets and domains, op types swapped for ot
 
 Every case runs ``analyze(path)`` then the JSON and table renderers in a worker process whose cwd is an empty
 folder; the model is written to its own empty folder. Odd-numbered cases read the file through the mmap path
-that skips large tensors' bytes (graph.SKIM_ABOVE = 0), so the wire-format walker is fuzzed too. Counted:
+that skips large tensors' bytes (onnx_file.SKIM_ABOVE = 0), so the wire-format walker is fuzzed too. Counted:
   - ok: an analysis came back (possibly with warnings marking the unknown part),
   - refused: ShapealgError (one-line message),
   - crash: any other exception (grouped by type and the innermost shapealg frame),
@@ -433,7 +433,7 @@ def _worker(conn, corpus, seed, timeout, root):
     # a node's rule that runs long degrades to unknown outputs (the library's own bound) well before the
     # case's limit; what still reaches the case's limit is counted as a hang
     os.environ.setdefault("SHAPEALG_NODE_TIME_LIMIT", str(max(0.5, timeout / 3)))
-    from shapealg import graph as _graph
+    from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
     skim_default = _graph.SKIM_ABOVE
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
     while True:
@@ -442,7 +442,7 @@ def _worker(conn, corpus, seed, timeout, root):
             return
         data, label = make_case(corpus, seed, case)
         # odd cases read the file through the weight-skimming path that large files take
-        from shapealg import graph as _graph
+        from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
         _graph.SKIM_ABOVE = 0 if case % 2 else skim_default
         r = run_one(data, label, timeout, root)
         r["case"] = case

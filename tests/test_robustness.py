@@ -603,6 +603,7 @@ def test_skimmed_reading_matches_the_full_parse(tmp_path, monkeypatch):
     full parse, and for mutated bytes the same outcome (records, or a one-line ShapealgError)."""
     import random
     from shapealg import graph as G
+    from shapealg import onnx_file as F
 
     def records(p):
         try:
@@ -636,9 +637,9 @@ def test_skimmed_reading_matches_the_full_parse(tmp_path, monkeypatch):
     for i, v in enumerate(variants):
         p = tmp_path / f"v{i}.onnx"
         p.write_bytes(v)
-        monkeypatch.setattr(G, "SKIM_ABOVE", 1 << 40)
+        monkeypatch.setattr(F, "SKIM_ABOVE", 1 << 40)
         full = records(p)
-        monkeypatch.setattr(G, "SKIM_ABOVE", 0)
+        monkeypatch.setattr(F, "SKIM_ABOVE", 0)
         skim = records(p)
         if i == 0:
             assert skim == full and skim != "refused"

@@ -1,0 +1,262 @@
+"""Reading ONNX files safely: the model without its weights (external data never opened; in a large file the
+big tensors' contents skipped at the protobuf wire level), and external-data locations checked before
+anything would open them."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from typing import Dict, List, Optional, Union
+
+import onnx
+from onnx import TensorProto
+
+from .tensor import ShapealgError
+
+SMALL_VALUE_LIMIT = 4096  # elements: contents of smaller initializers / constants are read
+PROTOBUF_LIMIT = 2 ** 31 - 1  # protobuf cannot parse a message larger than 2 GiB
+SKIM_ABOVE = 16 << 20  # bytes: a larger file is parsed without the contents of its large inline tensors
+
+
+def load_model(path: Union[str, os.PathLike], *, weights: bool = True) -> onnx.ModelProto:
+    """Parse an ONNX file without touching its external data. Anything that is not a readable ONNX model
+    (missing, a directory, a FIFO / device, over 2 GiB, corrupt, another protobuf) raises ShapealgError.
+
+    ``weights=False`` (what the analysis uses): a file over SKIM_ABOVE bytes is read through ``mmap`` and
+    the contents of its large initializers (over SMALL_VALUE_LIMIT elements) are left out before parsing,
+    so memory stays near the graph's size rather than the weights'; their names, dims and types are kept."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise ShapealgError(f"{path!r}: expected a path to an ONNX file") from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if not p or "\x00" in p:
+        raise ShapealgError(f"{p!r}: not a valid path")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise ShapealgError(f"{p}: no such file") from None
+    except OSError as e:
+        raise ShapealgError(f"{p}: cannot access ({e.strerror or type(e).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ShapealgError(f"{p}: is a directory, expected an ONNX file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        raise ShapealgError(f"{p}: not a regular file, expected an ONNX file")
+    if st.st_size > PROTOBUF_LIMIT:
+        raise ShapealgError(f"{p}: {st.st_size} bytes is over protobuf's 2 GiB limit; an ONNX file this large "
+                            f"must keep its weights as external data")
+    if st.st_size == 0:
+        raise ShapealgError(f"{p}: empty file, expected an ONNX model")
+    model = None
+    try:
+        if not weights and st.st_size > SKIM_ABOVE:
+            model = _load_skimmed(p)
+        if model is None:
+            with open(p, "rb") as f:
+                data = f.read()
+            if not data:
+                raise ShapealgError(f"{p}: empty file, expected an ONNX model")
+            model = _parse(p, data)
+    except OSError as e:
+        raise ShapealgError(f"{p}: cannot read ({e.strerror or type(e).__name__})") from None
+    if not model.HasField("graph"):
+        raise ShapealgError(f"{p}: not an ONNX model (no graph; another protobuf such as a TensorProto or a "
+                            f"GraphProto, or not ONNX at all)")
+    return model
+
+
+def _parse(p: str, data) -> onnx.ModelProto:
+    try:
+        model = onnx.ModelProto()
+        model.ParseFromString(data)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types
+        first = str(e).splitlines()[0] if str(e).strip() else "parse error"
+        raise ShapealgError(f"{p}: not a readable ONNX model ({type(e).__name__}: {first})") from None
+    return model
+
+
+# -- reading a large file without its weights: the protobuf wire format, walked just deep enough ----------
+# ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto.dims = 1, data fields 4 5 6 7 9 10 11.
+
+_TENSOR_DATA_FIELDS = {4, 5, 6, 7, 9, 10, 11}
+
+
+class _Wire(Exception):
+    pass
+
+
+def _varint(buf, i: int, end: int):
+    shift = result = 0
+    while True:
+        if i >= end or shift > 63:
+            raise _Wire("bad varint")
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def _enc_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, wire type, field start, value start, value end) for each field in buf[start:end]."""
+    i = start
+    while i < end:
+        f0 = i
+        key, i = _varint(buf, i, end)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            _, j = _varint(buf, i, end)
+            v0, i = i, j
+        elif wt == 1:
+            v0, i = i, i + 8
+        elif wt == 2:
+            n, v0 = _varint(buf, i, end)
+            i = v0 + n
+        elif wt == 5:
+            v0, i = i, i + 4
+        else:
+            raise _Wire("groups are not used by ONNX")
+        if i > end:
+            raise _Wire("truncated field")
+        yield field, wt, f0, v0, i
+
+
+def _skim_tensor(buf, start: int, end: int):
+    """A TensorProto's bytes without its data fields when it has more than SMALL_VALUE_LIMIT elements
+    (a list of memoryview slices), else None (kept as it is)."""
+    numel, spans, has_dims = 1, [], False
+    for field, wt, f0, v0, v1 in _fields(buf, start, end):
+        if field == 1:
+            has_dims = True
+            if wt == 0:
+                numel *= _varint(buf, v0, v1)[0]
+            elif wt == 2:
+                i = v0
+                while i < v1:
+                    d, i = _varint(buf, i, v1)
+                    numel *= d
+        if field not in _TENSOR_DATA_FIELDS:
+            spans.append((f0, v1))
+    if not has_dims or numel <= SMALL_VALUE_LIMIT:
+        return None
+    return [buf[a:b] for a, b in spans]
+
+
+def _skim_graph(buf, start: int, end: int) -> List:
+    out: List = []
+    for field, wt, f0, v0, v1 in _fields(buf, start, end):
+        if field == 5 and wt == 2:
+            parts = _skim_tensor(buf, v0, v1)
+            if parts is not None:
+                n = sum(len(x) for x in parts)
+                out.append(_enc_varint((5 << 3) | 2) + _enc_varint(n))
+                out.extend(parts)
+                continue
+        out.append(buf[f0:v1])
+    return out
+
+
+def _load_skimmed(p: str) -> Optional[onnx.ModelProto]:
+    """The model in ``p`` without the contents of its large initializers, or None when the file is not a
+    well-formed protobuf at the wire level (the caller then parses it whole, for the usual error)."""
+    import mmap
+    with open(p, "rb") as f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):
+            return None
+    try:
+        try:
+            data = _skim_model(mm)
+        except (_Wire, IndexError, ValueError, BufferError):
+            return None
+    finally:
+        try:
+            mm.close()
+        except BufferError:  # a slice still alive (cannot happen once _skim_model returned): the GC closes it
+            pass
+    return _parse(p, data)
+
+
+def _skim_model(mm) -> bytes:
+    """The ModelProto bytes in ``mm`` with its graph's large initializers emptied; every slice of the
+    map is gone when this returns."""
+    with memoryview(mm) as buf:
+        out: List = []
+        for field, wt, f0, v0, v1 in _fields(buf, 0, len(buf)):
+            if field == 7 and wt == 2:
+                g = _skim_graph(buf, v0, v1)
+                out.append(_enc_varint((7 << 3) | 2) + _enc_varint(sum(len(x) for x in g)))
+                out.extend(g)
+                del g
+            else:
+                out.append(buf[f0:v1])
+        data = b"".join(out)  # only the graph and the small tensors: copies of slices of the map
+        for x in out:
+            if isinstance(x, memoryview):
+                x.release()
+        del out
+    return data
+
+
+def _s(x) -> str:
+    """A protobuf string field as str: proto2 strings with invalid UTF-8 come back as bytes."""
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "backslashreplace")
+    return x if isinstance(x, str) else str(x)
+
+
+def _ext_info(t: onnx.TensorProto) -> Dict[str, str]:
+    return {_s(e.key): _s(e.value) for e in t.external_data}
+
+
+def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> List[str]:
+    """External-data locations that would be unsafe to open: absolute paths, paths that leave the model's
+    folder (``..``), and symlinks that resolve outside it. Decided from the names alone (``realpath`` reads
+    links, never a file's contents); nothing is opened. ``model_dir`` None: the model was given in memory,
+    only the lexical checks apply."""
+    out: List[str] = []
+    base = os.path.realpath(model_dir) if model_dir is not None else None
+
+    def check(t: onnx.TensorProto, where: str) -> None:
+        if t.data_location != TensorProto.EXTERNAL:
+            return
+        loc = _ext_info(t).get("location", "")
+        why = None
+        if not loc:
+            why = "has no location"
+        elif "\x00" in loc:
+            why = "has a NUL byte in its location"
+        elif os.path.isabs(loc) or loc.startswith(("\\", "/")) or re.match(r"^[A-Za-z]:", loc):
+            why = f"location {loc!r} is an absolute path"
+        elif ".." in re.split(r"[\\/]+", loc):
+            why = f"location {loc!r} leaves the model's folder"
+        elif base is not None:
+            try:
+                real = os.path.realpath(os.path.join(base, loc))
+            except (OSError, ValueError):
+                real = None
+            if real is None or os.path.commonpath([base, real]) != base:
+                why = f"location {loc!r} resolves outside the model's folder (a symlink?)"
+        if why:
+            out.append(f"{where} {_s(t.name)!r}: external data {why}; refused (never read)")
+
+    for t in model.graph.initializer:
+        check(t, "initializer")
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                check(a.t, f"node {_s(n.name) or _s(n.op_type)!r} attribute {_s(a.name)}: tensor")
+    return out
