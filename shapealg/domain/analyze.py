@@ -12,7 +12,8 @@ from .budget import budget, spent
 from .budget import seconds as budget_seconds
 from .prove import reset as prove_reset
 from .result import Domain, _fmt_size
-from .solve import _Atom, _Solved, _make_atom, _solve
+from .atoms import _Atom, _make_atom
+from .solve import _Solved, _solve
 
 # ---------------------------------------------------------------- analyze_domain
 
