@@ -10,7 +10,7 @@ from ..dims import symbol
 from ..tensor import Constraint
 from .budget import budget, spent
 from .budget import seconds as budget_seconds
-from .prove import reset as prove_reset
+from .classes import reset as prove_reset
 from .result import Domain, _fmt_size
 from .atoms import _Atom, _make_atom
 from .solve import _Solved, _solve
