@@ -1,11 +1,62 @@
-"""GatherND / GatherElements / ScatterND / ScatterElements: indexing with index tensors."""
+"""Gather / GatherND / GatherElements / ScatterND / ScatterElements: indexing with index tensors, and the
+checks that constant (or exactly bounded run-time) indices stay within the data's dims."""
 from __future__ import annotations
 
 from typing import Optional
 
+import sympy
+
+from ..dims import MaybeDim, known_ge
 from ..tensor import Value
-from ._util import norm_axis
+from ._util import array_value, norm_axis, value_array
 from .registry import NodeContext, RuleError, register
+
+
+@register("Gather")
+def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
+    r = len(data.shape)
+    a = norm_axis(axis, r)
+    out = data.shape[:a] + indices.shape + data.shape[a + 1:]
+    d = data.shape[a]
+    idx = indices.value
+    if idx is None and d is not None and len(ctx.input_bounds) > 1 and ctx.input_bounds[1]:
+        _bounds_check(ctx, 1, (d,), a)
+    if idx is not None and d is not None:
+        lo, hi = min(idx, default=0), max(idx, default=0)
+        if isinstance(lo, int) and isinstance(hi, int):
+            if hi >= 0:
+                _index_within(ctx, hi + 1, d, f"index {hi} on axis {a} of size {d}")
+            if lo < 0:
+                _index_within(ctx, -lo, d, f"index {lo} on axis {a} of size {d}")
+    val = None
+    if data.value is not None and idx is not None and r == 1:
+        n = data.shape[0]
+        if isinstance(n, int):
+            try:
+                val = tuple(data.value[i + n if i < 0 else i] for i in idx)
+            except (IndexError, TypeError):
+                val = None
+    elif data.value is not None and idx is not None:
+        arr, ind = value_array(data), value_array(indices)
+        if arr is not None and ind is not None and all(isinstance(i, int) for i in idx):
+            n = arr.shape[a]
+            try:
+                import numpy as np
+                ind = np.vectorize(lambda i: i + n if i < 0 else i, otypes=[object])(ind) if ind.size else ind
+                val = array_value(arr.take(ind.astype(np.int64), axis=a))
+            except (IndexError, TypeError, ValueError):
+                val = None
+    return Value(out, data.dtype, val)
+
+
+def _index_within(ctx: NodeContext, need: MaybeDim, size: MaybeDim, what: str) -> None:
+    ok = known_ge(size, need)
+    if ok is True:
+        return
+    if ok is False:
+        ctx.require(False, f"{what} is out of range")
+        return
+    ctx.require(sympy.Ge(sympy.sympify(size), need), f"{what} must be within the axis")
 
 
 @register("GatherND")
@@ -20,7 +71,6 @@ def gather_nd(ctx: NodeContext, data: Value, indices: Value, *, batch_dims=0):
         ctx.require_equal(data.shape[i], indices.shape[i], f"batch dim {i}: data has {data.shape[i]}, "
                                                            f"indices {indices.shape[i]}")
     if indices.value is not None and isinstance(k, int) and k > 0:
-        from .shape_ops import _index_within
         for j in range(k):
             col = indices.value[j::k]
             d = data.shape[batch_dims + j]
@@ -45,7 +95,6 @@ def _bounds_check(ctx: NodeContext, input_index: int, dims, first_axis: int) -> 
     if not b or not dims or (len(b) != len(dims) and len(b) != 1):
         return False
     from ..dims import known_ge
-    from .shape_ops import _index_within
     pairs = list(b) if len(b) == len(dims) else [b[0]] * len(dims)
     for j, ((lo, hi), d) in enumerate(zip(pairs, dims)):
         if d is None:

@@ -1,5 +1,5 @@
 """Ops that move dims around: Shape / Size / Constant, Reshape / Flatten, Transpose, Concat, Split,
-Squeeze / Unsqueeze, Gather, Slice, Pad, Expand, Tile, ConstantOfShape, Range."""
+Squeeze / Unsqueeze, Pad, Expand, Tile, ConstantOfShape, Range (Gather: gather_scatter.py; Slice: slicing.py)."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import sympy
 
-from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
+from ..dims import MaybeDim, as_dim, ceildiv, dmax, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
 from ..limits import MAX_RANK
 from ..tensor import Value
@@ -16,7 +16,6 @@ from ._util import array_value, broadcast_shapes, broadcast_values, const_ints, 
 from .registry import NodeContext, RuleError, register
 
 INT64 = 7
-BIG = 2 ** 62  # Slice ends like INT64_MAX
 
 
 def _vec(values: Sequence) -> Value:
@@ -292,174 +291,6 @@ def unsqueeze(ctx: NodeContext, x: Value, axes_in: Optional[Value] = None, *, ax
     for a in ax:
         out.insert(a, 1)
     return Value(tuple(out), x.dtype, x.value)
-
-
-@register("Gather")
-def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
-    r = len(data.shape)
-    a = norm_axis(axis, r)
-    out = data.shape[:a] + indices.shape + data.shape[a + 1:]
-    d = data.shape[a]
-    idx = indices.value
-    if idx is None and d is not None and len(ctx.input_bounds) > 1 and ctx.input_bounds[1]:
-        from .gather_scatter import _bounds_check  # run-time indices with exact bounds (Range + offsets)
-        _bounds_check(ctx, 1, (d,), a)
-    if idx is not None and d is not None:
-        lo, hi = min(idx, default=0), max(idx, default=0)
-        if isinstance(lo, int) and isinstance(hi, int):
-            if hi >= 0:
-                _index_within(ctx, hi + 1, d, f"index {hi} on axis {a} of size {d}")
-            if lo < 0:
-                _index_within(ctx, -lo, d, f"index {lo} on axis {a} of size {d}")
-    val = None
-    if data.value is not None and idx is not None and r == 1:
-        n = data.shape[0]
-        if isinstance(n, int):
-            try:
-                val = tuple(data.value[i + n if i < 0 else i] for i in idx)
-            except (IndexError, TypeError):
-                val = None
-    elif data.value is not None and idx is not None:
-        arr, ind = value_array(data), value_array(indices)
-        if arr is not None and ind is not None and all(isinstance(i, int) for i in idx):
-            n = arr.shape[a]
-            try:
-                import numpy as np
-                ind = np.vectorize(lambda i: i + n if i < 0 else i, otypes=[object])(ind) if ind.size else ind
-                val = array_value(arr.take(ind.astype(np.int64), axis=a))
-            except (IndexError, TypeError, ValueError):
-                val = None
-    return Value(out, data.dtype, val)
-
-
-def _index_within(ctx: NodeContext, need: MaybeDim, size: MaybeDim, what: str) -> None:
-    ok = known_ge(size, need)
-    if ok is True:
-        return
-    if ok is False:
-        ctx.require(False, f"{what} is out of range")
-        return
-    ctx.require(sympy.Ge(sympy.sympify(size), need), f"{what} must be within the axis")
-
-
-def _clamp(v: MaybeDim, lo: MaybeDim, hi: MaybeDim) -> MaybeDim:
-    if known_ge(v, hi) is True:
-        return hi
-    if known_ge(lo, v) is True:
-        return lo
-    if known_ge(v, lo) is True:
-        return dmin(v, hi)
-    return dmax(lo, dmin(v, hi))
-
-
-_POS = sympy.Dummy("d", integer=True, positive=True)
-
-
-def slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
-    """Length and clamped start of x[start:end:step] along an axis of size d (ONNX Slice semantics)."""
-    if d is None or start is None or end is None:
-        return None, None
-    if not isinstance(d, int) and not (isinstance(start, sympy.Basic) and start.has(_POS)) \
-            and not (isinstance(end, sympy.Basic) and end.has(_POS)):
-        # the axis of a tensor a model runs on is not empty: clamp against a positive stand-in for d, so
-        # x[1:] of a (1 + h*w)-token axis is d - 1, not Max(0, d - Min(1, d)) nested through every block
-        n, s = _slice_len(_POS, _relative_to(start, d), _relative_to(end, d), step)
-        back = {_POS: d}
-        return (n if n is None or isinstance(n, int) else as_dim(n.xreplace(back)),
-                s if s is None or isinstance(s, int) else as_dim(s.xreplace(back)))
-    return _slice_len(d, start, end, step)
-
-
-def _relative_to(v: MaybeDim, d) -> MaybeDim:
-    """v written as d + c with the positive stand-in for d when v - d is a constant c (an end computed from
-    Shape, e.g. (h + 1)*(w + 1) + 1 for an axis of h*w + h + w + 2)."""
-    if isinstance(v, int) or v is None:
-        return v
-    diff = sympy.expand(sympy.sympify(v) - d)
-    return _POS + diff if diff.is_Integer else v
-
-
-def _slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
-    if isinstance(start, int) and start < 0:
-        start = start + d
-    if isinstance(end, int) and end < 0:
-        end = end + d
-    if isinstance(end, int) and end >= BIG // 2:
-        end = d if step > 0 else d - 1
-    if isinstance(end, int) and end <= -(BIG // 2):
-        end = -1
-    if step > 0:
-        s, e = _clamp(start, 0, d), _clamp(end, 0, d)
-        n = ceildiv(e - s, step)
-    else:
-        s, e = _clamp(start, 0, d - 1), _clamp(end, -1, d - 1)
-        n = ceildiv(s - e, -step)
-    if known_ge(n, 0) is not True:
-        n = dmax(n, 0)
-    return as_dim(n), s
-
-
-@register("Slice", since=10)
-def slice_(ctx: NodeContext, x: Value, starts: Value, ends: Value, axes: Optional[Value] = None,
-           steps: Optional[Value] = None):
-    st = _dims_of(starts, "starts")
-    en = _dims_of(ends, "ends")
-    ax = const_ints(axes, "axes") if axes is not None else None
-    sp = const_ints(steps, "steps") if steps is not None else None
-    return _slice(ctx, x, st, en, ax, sp, starts)
-
-
-@register("Slice", until=9)
-def slice_v1(ctx: NodeContext, x: Value, *, starts=None, ends=None, axes=None):
-    return _slice(ctx, x, list(starts), list(ends), axes, None, None)
-
-
-def _slice(ctx, x: Value, st, en, ax, sp, starts: Optional[Value]):
-    r = len(x.shape)
-    if st is None or en is None:
-        if ax is not None:
-            out = list(x.shape)
-            for a in ax:
-                out[norm_axis(a, r)] = None
-            ctx.warn(f"node {ctx.node!r} (op Slice): starts / ends are computed at run time and could not be "
-                     f"derived; sliced dims unknown")
-            return Value(tuple(out), x.dtype)
-        raise RuleError("starts / ends unknown")
-    ax = list(range(len(st))) if ax is None else ax
-    sp = [1] * len(st) if sp is None else sp
-    out = list(x.shape)
-    val = x.value
-    for a, s, e, step in zip(ax, st, en, sp):
-        if step == 0:
-            ctx.require(False, "slice step is 0")
-            continue
-        a = norm_axis(a, r)
-        n, s0 = slice_len(x.shape[a], s, e, step)
-        out[a] = n
-        if val is not None and r == 1 and isinstance(n, int) and isinstance(s0, int):
-            val = tuple(val[s0 + i * step] for i in range(n))
-        elif r != 1:
-            val = None
-    if val is not None and (r != 1 or not isinstance(out[0], int)):
-        val = None
-    if r > 1 and x.value is not None:
-        val = _slice_nd(x, ax, st, en, sp)
-    return Value(tuple(out), x.dtype, val)
-
-
-def _slice_nd(x: Value, ax, st, en, sp):
-    """Contents of a slice of a small multi-dim tensor of static shape (any steps), or None."""
-    arr = value_array(x)
-    if arr is None:
-        return None
-    r = len(x.shape)
-    for a, s, e, step in zip(ax, st, en, sp):
-        a = norm_axis(a, r)
-        n, s0 = slice_len(arr.shape[a], s, e, step)
-        if not (isinstance(n, int) and isinstance(s0, int)) or step == 0:
-            return None
-        arr = arr.take([s0 + i * step for i in range(n)], axis=a)
-    return array_value(arr)
 
 
 @register("Pad")
