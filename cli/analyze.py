@@ -16,7 +16,7 @@ def load_model(model: str, shapes, keep_static: bool, input_shape):
     """An ONNX path, or file.py:factory (imported and called), analysed."""
     from shapealg.analysis import analyze as run
     from shapealg.tensor import ShapealgError
-    from shapealg.torch_front import is_factory_spec, load_factory
+    from shapealg.user_code import is_factory_spec, load_factory
     if is_factory_spec(model):
         if shapes or keep_static:
             raise ShapealgError("--shape / --keep-static are for ONNX files; for file.py:factory use --input 1,3,H,W")

@@ -43,7 +43,7 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     Exit 0 when everything agrees (failures as predicted included), 1 on any mismatch or surprise,
     2 on unusable input.
     """
-    from shapealg.torch_front import is_factory_spec, load_factory
+    from shapealg.user_code import is_factory_spec, load_factory
     from shapealg.validate import check_device, choose_sizes, sample_sizes
     from shapealg.validate import validate as run
 
