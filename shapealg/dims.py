@@ -228,26 +228,27 @@ def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a >= b
-    diff = sympy.expand(norm_rounding(sympy.sympify(a) - b))
+    return _ge0(sympy.expand(norm_rounding(sympy.sympify(a) - b)))
+
+
+def _ge0(diff, depth: int = 0) -> Optional[bool]:
+    """diff >= 0 for every size (True), for none (False), or undecided (None).
+
+    floor(e) lies in (e - 1, e]: each floor is bounded by its argument to decide linear-ish cases, e.g.
+    floor(H/220 - 1/55) + 2 >= 0 because H/220 - 1/55 - 1 + 2 > 0 for every H >= 1. Failing that, every floor /
+    ceiling nested inside another one becomes an integer unknown c (>= 0 when provable) and the test is
+    repeated: -c + 2*ceiling(c/2) + 1 >= 0 with c = ceiling(H/2) (a dynamic 'SAME' pad), where bounding c
+    itself by H/2 loses the cancellation."""
     if diff.is_nonnegative:
         return True
     if diff.is_negative:
         return False
-    # floor(e) lies in (e - 1, e]: bound each floor by its argument to decide linear-ish cases,
-    # e.g. floor(H/220 - 1/55) + 2 >= 0 because H/220 - 1/55 - 1 + 2 > 0 for every H >= 1
     lo = _bound(diff, lower=True)
     if lo is not None and (lo.is_nonnegative or (lo + 1).is_positive and _int_valued(diff)):
         return True
     hi = _bound(diff, lower=False)
     if hi is not None and hi.is_negative:
         return False
-    return _ge_nested(diff)
-
-
-def _ge_nested(diff, depth: int = 0) -> Optional[bool]:
-    """known_ge(diff, 0) once every floor / ceiling nested inside another one is an integer unknown c
-    (>= 0 when provable): -c + 2*ceiling(c/2) + 1 >= 0 with c = ceiling(H/2) (a dynamic 'SAME' pad),
-    where bounding c itself by H/2 loses the cancellation."""
     if depth > 2 or not diff.has(sympy.floor, sympy.ceiling):
         return None
     nested = set()
@@ -260,16 +261,7 @@ def _ge_nested(diff, depth: int = 0) -> Optional[bool]:
     for g in sorted(inner, key=sympy.default_sort_key):
         nonneg = known_ge(g, 0) is True
         reps[g] = sympy.Dummy("c", integer=True, nonnegative=True) if nonneg else sympy.Dummy("c", integer=True)
-    d2 = sympy.expand(diff.xreplace(reps))
-    if d2.is_nonnegative:
-        return True
-    lo = _bound(d2, lower=True)
-    if lo is not None and (lo.is_nonnegative or (lo + 1).is_positive and _int_valued(d2)):
-        return True
-    hi = _bound(d2, lower=False)
-    if hi is not None and hi.is_negative:
-        return False
-    return _ge_nested(d2, depth + 1)
+    return _ge0(sympy.expand(diff.xreplace(reps)), depth + 1)
 
 
 def _int_valued(e) -> bool:
