@@ -119,6 +119,12 @@ def _outer(a: Value, b: Value) -> bool:
     return all(x == 1 or y == 1 for x, y in zip(sa, sb))
 
 
+# the ops whose output bounds follow from their inputs', and the ops that read bounds (index checks)
+PROPAGATES = frozenset({"Range", "Identity", "Expand", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten",
+                        "Transpose", "Tile", "Add", "Sub", "Mul", "Concat"})
+CONSUMES = PROPAGATES | {"Gather", "GatherND"}
+
+
 def propagate(op_type: str, attrs: dict, ins: List[Optional[Value]], in_bounds: List[Optional[Bounds]],
               out: Value) -> Optional[Bounds]:
     """Bounds of the (first) output of an integer op, or None."""

@@ -131,8 +131,10 @@ def infer_graph(graph: Graph) -> InferResult:
         missing = [x for x in node.inputs if x and x not in env]
         for x in node.inputs:
             ins.append(env.get(x, UNKNOWN) if x else None)
-        in_bounds = [bounds.get(x) or _bounds.of_value(v) if x else None for x, v in zip(node.inputs, ins)]
-        ctx.input_bounds = tuple(in_bounds)
+        in_bounds: List = []
+        if node.op_type in _bounds.CONSUMES:  # only index arithmetic and indexing ops need them
+            in_bounds = [bounds.get(x) or _bounds.of_value(v) if x else None for x, v in zip(node.inputs, ins)]
+            ctx.input_bounds = tuple(in_bounds)
         rule = lookup(node.domain, node.op_type, opset)
         supported = rule is not None
         outs: List[Value]
@@ -147,7 +149,7 @@ def infer_graph(graph: Graph) -> InferResult:
         else:
             outs = _call_rule(rule, ctx, node, ins)
         outs = [_canon(o) for o in outs]
-        if outs and node.outputs and node.outputs[0]:
+        if node.op_type in _bounds.PROPAGATES and outs and node.outputs and node.outputs[0]:
             try:
                 b = _bounds.propagate(node.op_type, node.attrs, ins, in_bounds, outs[0])
             except (TypeError, ValueError, AttributeError, IndexError):
