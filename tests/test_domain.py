@@ -519,7 +519,10 @@ def test_reshape_zero_copy_piecewise_is_resolved():
     pw = sympy.Piecewise((floor(H / 8), sympy.Eq(P, 0)), (P, True))
     d = analyze_domain([_c(floor(H / 8) >= 1), _c(floor(W / 8) >= 1), _c(sympy.Eq(16 * P, 16 * pw))], [H, W])
     assert d.verdict == "size-invariant" and d.exact, d.summary
-    assert str(d.valid_if) == "(H >= 8) & (W >= 8)"
+    for h in (1, 7, 8, 9, 15, 16, 17, 64, 97):  # valid_if is exactly H >= 8 and W >= 8, Piecewise gone
+        for w in (1, 7, 8, 13, 200):
+            assert bool(d.valid_if.subs({H: h, W: w})) == (h >= 8 and w >= 8) == d.contains({"H": h, "W": w})
+    assert not d.valid_if.has(sympy.Piecewise)
 
 
 def test_window_partition_folds_into_per_symbol_residues():
