@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from shapealg.analysis import analyze  # noqa: E402
 from shapealg.runtime import make_session, run_onnxruntime  # noqa: E402
 from shapealg.validate import choose_sizes, validate  # noqa: E402
-from shapealg.graph import load_model  # noqa: E402
+from shapealg.onnx_file import load_model  # noqa: E402
 from shapealg.validate.onnxrt import input_shapes, runtime_model  # noqa: E402  # noqa: E402
 
 DEFAULT_NAMES = ["resnet", "convnext", "mobilenet_v2", "efficientnet", "vit", "swin", "segformer", "mobilevit", "unet",

@@ -111,7 +111,7 @@ def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]
     """Write ``model`` (an ONNX path, or a torch nn.Module exported as ``analyze`` does) to ``out_path`` with
     its shape formulas in value_info and its validity condition and verdict in metadata_props."""
     from .analysis import analyze
-    from .graph import load_model
+    from .onnx_file import load_model
     from .torch_front import is_module
     out_path = os.fspath(out_path)
     if os.path.isdir(out_path):

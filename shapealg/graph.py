@@ -13,7 +13,7 @@ import sympy
 from onnx import TensorProto, numpy_helper
 
 from .dims import MaybeDim, parse_dim, symbol
-from .onnx_file import SMALL_VALUE_LIMIT, _s, external_data_problems, load_model  # noqa: F401 (load_model: public here too)
+from .onnx_file import SMALL_VALUE_LIMIT, _s, external_data_problems, load_model
 from .tensor import Initializer, ShapealgError
 
 _INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8,

@@ -94,7 +94,7 @@ def validate(
         proto = a.model_proto
         label = a.result.graph.path or type(model).__name__
     elif isinstance(model, (str, os.PathLike)):
-        from ..graph import load_model
+        from ..onnx_file import load_model
         proto = _with_external_data(load_model(model), os.path.dirname(os.path.abspath(os.fspath(model))))
         label = os.fspath(model)
     elif isinstance(model, onnx.ModelProto):
