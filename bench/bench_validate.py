@@ -8,13 +8,14 @@ sizes = choose_sizes(analysis) (those within the memory budget), then, in the sa
             64x64 would otherwise refuse every other size at once), a session with the same options as
             validate's (shapealg's runtime: graph optimizations off, so value names survive) but no
             intermediate exposed, one run per size on the same random inputs;
-  validate: validate(model, sizes, analysis=a): session with every intermediate exposed, one run per size,
+  validate: validate(model, sizes, analysis=a): session reporting every intermediate's shape (probe.py: a Shape
+            node on each value, one extra output), one run per size,
             every value's shape compared with its formula, failures matched to the blamed node;
   ort-opt:  for reference, plain runs with onnxruntime's default optimizations (ORT_ENABLE_ALL).
 Each includes creating its session; the analysis is timed apart (``analyze``) and shown as the ratio with it
 included. Times are the best of --repeat. Target: validate / plain <= 1.5 (the total over the models; exit 1
 when over). The corpus's models are tiny configurations run at small sizes, a few ms per run or less: there
-onnxruntime's fixed cost per exposed value weighs most; at real sizes the ratio tends to 1.
+the fixed costs (a second session, the probes, the comparison) weigh most; at real sizes the ratio tends to 1.
 """
 from __future__ import annotations
 

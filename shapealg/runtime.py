@@ -21,15 +21,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import onnx
+
+from .probe import PROBE_OUTPUT, decode_probe, probe_shapes
 
 __all__ = [
     "RunResult",
     "Session",
     "expose_all",
+    "probe_shapes",
+    "decoded",
     "make_session",
     "run_onnxruntime",
     "parse_failing_node",
@@ -52,6 +56,7 @@ class RunResult:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     error: str | None = None
     failing_node: str | None = None
+    probe_vector: Any = None  # with run_onnxruntime(decode=False): PROBE_OUTPUT, undecoded
 
 
 # ---------------------------------------------------------------- model editing
@@ -181,6 +186,7 @@ class Session:
     output_names: tuple[str, ...]
     error: str | None = None
     failing_node: str | None = None
+    probed: tuple[str, ...] = ()  # values whose shapes come back through PROBE_OUTPUT (probe_shapes)
 
 
 def _providers(device: str) -> list[str]:
@@ -203,6 +209,7 @@ def make_session(
     model: str | os.PathLike | onnx.ModelProto,
     device: str = "cpu",
     expose: bool = True,
+    probe: Sequence[str] | None = None,
 ) -> Session:
     """Create an onnxruntime session once, to run at many sizes.
 
@@ -218,11 +225,25 @@ def make_session(
     input_types = {
         i.name: i.type.tensor_type.elem_type for i in proto.graph.input if i.name not in inits
     }
-    if expose:
+    probed: tuple[str, ...] = ()
+    if probe is not None:
+        probed = tuple(dict.fromkeys(probe))
+        try:
+            proto = probe_shapes(proto, probed)
+        except ValueError as e:
+            return Session(None, input_types, (), error=f"cannot probe shapes: {e}")
+    elif expose:
         proto = expose_all(proto)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 4  # errors come back in the exception; keep stderr quiet
+    if probed:
+        # run each Shape probe as soon as its value exists (node order) so the value's buffer is freed as in
+        # a plain run; onnxruntime's default order runs them last and keeps every intermediate alive (3x the
+        # memory, 2x the time on mobilenet_v2 at 512x512). The memory pattern, planned per new input shape,
+        # costs more than it saves for runs at always-new sizes with the probes in place (bench_validate.py).
+        opts.execution_order = ort.ExecutionOrder.PRIORITY_BASED
+        opts.enable_mem_pattern = False
     try:
         # ModelProto over 2GB cannot be serialized; these tests never get there.
         sess = ort.InferenceSession(proto.SerializeToString(), sess_options=opts, providers=providers)
@@ -233,7 +254,7 @@ def make_session(
         if i.name not in input_types or not input_types[i.name]:
             input_types[i.name] = _ORT_TYPE.get(i.type, onnx.TensorProto.FLOAT)
     output_names = tuple(o.name for o in sess.get_outputs())
-    return Session(sess, input_types, output_names)
+    return Session(sess, input_types, output_names, probed=probed)
 
 
 def run_onnxruntime(
@@ -244,12 +265,16 @@ def run_onnxruntime(
     device: str = "cpu",
     session: Session | None = None,
     seed: int = 0,
+    decode: bool = True,
 ) -> RunResult:
     """Run the model once on random inputs of the given shapes.
 
     `inputs` maps each graph input (initializers excluded) to a concrete shape;
     every such input must be given. With `session` the model argument is ignored
     (pass None). Never raises for a failing run: returns RunResult(ok=False, ...).
+    A session made with ``probe=names`` reports those values' shapes through one vector
+    (probe.py); ``decode=False`` leaves it undecoded in RunResult.probe_vector, for a
+    caller that compares it whole.
     """
     if session is None:
         if model is None:
@@ -271,6 +296,23 @@ def run_onnxruntime(
     except Exception as e:
         msg = _one_line(e)
         return RunResult(False, {}, msg, parse_failing_node(msg))
+    vector = None
     for name, val in zip(session.output_names, outs):
-        shapes[name] = tuple(int(d) for d in np.shape(val))
-    return RunResult(True, shapes, None, None)
+        if name == PROBE_OUTPUT and session.probed:
+            vector = val
+        else:
+            shapes[name] = tuple(int(d) for d in np.shape(val))
+    res = RunResult(True, shapes, None, None, probe_vector=vector)
+    return decoded(session, res) if decode else res
+
+
+def decoded(session: Session, res: RunResult) -> RunResult:
+    """`res` with the probed values' shapes in `shapes` (run_onnxruntime(decode=False) left them in
+    probe_vector)."""
+    if res.probe_vector is None:
+        return res
+    got = decode_probe(res.probe_vector, session.probed)
+    if got is None:
+        return RunResult(False, res.shapes, f"the shape probe returned {np.size(res.probe_vector)} numbers that "
+                         f"do not split into {len(session.probed)} shapes", None)
+    return RunResult(True, {**res.shapes, **got}, None, None)

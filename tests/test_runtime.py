@@ -247,3 +247,65 @@ def test_seed_model_torchscript_224_and_448(seed_torchscript):
     for hw in [(204, 246), (225, 225), (6, 24204)]:
         assert run_onnxruntime(None, {"x": (1, 3) + hw}, session=sess).ok, hw
     assert not run_onnxruntime(None, {"x": (1, 3, 226, 224)}, session=sess).ok
+
+
+# ---------------------------------------------------------------- shape probes (probe.py)
+
+def _probe_model():
+    """Conv chain plus a rank-0 value (ReduceSum keepdims=0 of a Shape) and a value with an empty dim."""
+    m = _conv_chain()
+    g = m.graph
+    g.node.extend([
+        h.make_node("Shape", ["p"], ["ps"], name="ps"),
+        h.make_node("ReduceSum", ["ps"], ["scalar"], name="rs", keepdims=0),
+        h.make_node("Slice", ["r", "z0", "z0", "z2"], ["empty"], name="sl"),
+        h.make_node("Add", ["scalar", "empty_len"], ["y2"], name="add"),
+    ])
+    g.initializer.extend([h.make_tensor("z0", T.INT64, [1], [0]), h.make_tensor("z2", T.INT64, [1], [2]),
+                          h.make_tensor("empty_len", T.INT64, [], [0])])
+    g.output.extend([_vi("y2", None, T.INT64), _vi("empty", None)])
+    return m
+
+
+def test_probe_reports_the_shapes_exposure_reports():
+    from shapealg.probe import PROBE_OUTPUT, probe_shapes
+    m = _probe_model()
+    before = m.SerializeToString()
+    names = ["c", "r", "p", "f", "ps", "scalar", "empty"]
+    pm = probe_shapes(m, names)
+    assert m.SerializeToString() == before  # a copy; the model is untouched
+    assert [o.name for o in pm.graph.output][-1] == PROBE_OUTPUT
+    # each Shape probe sits right after its value's producer (onnxruntime frees the value as in a plain run)
+    order = [n.op_type for n in pm.graph.node]
+    assert order[:4] == ["Conv", "Shape", "Relu", "Shape"]
+    probe = make_session(m, probe=names)
+    exposed = make_session(m)
+    assert probe.probed == tuple(names)
+    for hw in [(8, 8), (9, 9), (2, 32), (33, 3)]:
+        a = run_onnxruntime(None, {"x": (1, 3) + hw}, session=probe)
+        b = run_onnxruntime(None, {"x": (1, 3) + hw}, session=exposed)
+        assert a.ok and b.ok
+        assert {k: a.shapes[k] for k in names} == {k: b.shapes[k] for k in names}
+        assert a.shapes["scalar"] == () and a.shapes["empty"] == (1, 4, 0, hw[1])
+        raw = run_onnxruntime(None, {"x": (1, 3) + hw}, session=probe, decode=False)
+        assert raw.probe_vector is not None and "c" not in raw.shapes
+        assert list(raw.probe_vector).count(-1) == len(names)
+    bad = run_onnxruntime(None, {"x": (1, 3, 10, 8)}, session=probe)
+    assert not bad.ok and bad.failing_node == "gemm"
+
+
+def test_probe_refuses_what_it_cannot_do():
+    from shapealg.probe import PROBE_OUTPUT, probe_shapes
+    m = _conv_chain()
+    with pytest.raises(ValueError, match="no node computes"):
+        probe_shapes(m, ["nope"])
+    m.graph.node[1].output[0] = PROBE_OUTPUT  # "r" renamed to the probe's own output name
+    m.graph.node[2].input[0] = PROBE_OUTPUT
+    with pytest.raises(ValueError, match="already has a value"):
+        probe_shapes(m, ["c"])
+    s = make_session(m, probe=["c"])
+    assert s.sess is None and "cannot probe" in s.error
+    old = _conv_chain()
+    old.opset_import[0].version = 3
+    with pytest.raises(ValueError, match="opset"):
+        probe_shapes(old, ["c"])

@@ -116,9 +116,9 @@ def test_external_data_file(files, tmp_path):
 
 # ------------------------------------------------------------------ a corrupted rule is caught
 
-@pytest.fixture
-def corrupt_first_conv(monkeypatch):
-    """Wrap the Conv rule so that the first Conv it sees gets an output H one too large."""
+def _corrupt_first_conv(monkeypatch, change):
+    """Wrap the Conv rule so that the first Conv it sees gets ``change(shape)`` as its output shape; returns
+    a list that holds that node's name once the analysis has run (monkeypatch restores the rule)."""
     key = ("", "Conv")
     entries = registry._REGISTRY[key]
     since, until, orig = entries[0]
@@ -129,12 +129,22 @@ def corrupt_first_conv(monkeypatch):
         out = orig(ctx, *args, **kw)
         if not seen or seen[0] == ctx.node:
             seen[:1] = [ctx.node]
-            return out.with_shape((*out.shape[:2], out.shape[2] + 1, *out.shape[3:]))
+            return out.with_shape(change(out.shape))
         return out
     monkeypatch.setitem(registry._REGISTRY, key, [(since, until, wrong)] + list(entries[1:]))
-    yield seen
-    # monkeypatch restores the registry entry
-    assert registry._REGISTRY[key] is not None
+    return seen
+
+
+@pytest.fixture
+def corrupt_first_conv(monkeypatch):
+    """The first Conv's output H one too large."""
+    return _corrupt_first_conv(monkeypatch, lambda s: (*s[:2], s[2] + 1, *s[3:]))
+
+
+@pytest.fixture
+def corrupt_first_conv_rank(monkeypatch):
+    """The first Conv's output one dim too many (rank 5 instead of 4)."""
+    return _corrupt_first_conv(monkeypatch, lambda s: (*s, 1))
 
 
 def test_corrupted_rule_is_caught_with_node_and_size(files, corrupt_first_conv):
@@ -151,6 +161,59 @@ def test_corrupted_rule_is_caught_with_node_and_size(files, corrupt_first_conv):
     j = rep.to_json()
     assert j["sizes"][0]["mismatches"][0]["node"] == bad_node
     assert j["sizes"][0]["size"] == {"H": 37, "W": 41}
+
+
+def test_corrupted_rank_is_caught_with_node(files, corrupt_first_conv_rank):
+    # a wrong rank shifts every later shape in the probe vector: the value-by-value reading still names the node
+    rep = validate(files["unet_ts"], sizes=["64x64", "96x128"])
+    assert not rep.ok
+    for o in rep.outcomes:
+        assert o.outcome == "mismatch", rep.table()
+        assert o.mismatches[0].node == corrupt_first_conv_rank[0]
+        assert len(o.mismatches[0].expected) == 5 and len(o.mismatches[0].got) == 4
+
+
+@pytest.mark.parametrize("name", ["unet_ts", "seed_ts", "ceil_dynamo"])
+def test_probes_check_what_exposure_checks(files, name, monkeypatch):
+    """Shape probes (one vector per run) and every value exposed as a graph output (the fallback) give the
+    same outcome and the same number of values checked, at every size."""
+    import shapealg.runtime as rt
+    calls, real = [], rt.probe_shapes
+
+    def spy(model, names):
+        calls.append(len(names))
+        return real(model, names)
+    monkeypatch.setattr(rt, "probe_shapes", spy)
+    probed = validate(files[name], memory_budget=64 * 2 ** 20)
+    assert calls and calls[0] > 5  # the probed session was made and used
+
+    def refuse(*a, **k):
+        raise ValueError("probes off for this test")
+    monkeypatch.setattr(rt, "probe_shapes", refuse)
+    exposed = validate(files[name], memory_budget=64 * 2 ** 20)
+    assert probed.ok and exposed.ok
+    rows = [(o.size, o.outcome, o.checked, o.unknown, o.failing_node) for o in probed.outcomes]
+    assert rows == [(o.size, o.outcome, o.checked, o.unknown, o.failing_node) for o in exposed.outcomes]
+    assert sum(o.checked for o in probed.outcomes) > 20
+
+
+def test_values_of_unknown_rank_are_exposed(tmp_path):
+    """A sequence value (no rule: rank unknown) is exposed as a graph output, the tensors around it probed."""
+    import onnx
+    from onnx import TensorProto as T, helper as h
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="relu"),
+             h.make_node("SplitToSequence", ["r"], ["seq"], name="split", axis=2, keepdims=1),
+             h.make_node("SequenceAt", ["seq", "zero"], ["first"], name="at"),
+             h.make_node("Add", ["first", "one"], ["y"], name="add")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 2, "H", "W"])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [h.make_tensor("zero", T.INT64, [], [0]), h.make_tensor("one", T.FLOAT, [], [1.0])])
+    p = tmp_path / "seq.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), p)
+    rep = validate(str(p), sizes=["5x7", "8x3"])
+    assert rep.ok, rep.table()
+    for o in rep.outcomes:
+        assert o.outcome == "agree" and o.checked >= 2 and o.unknown >= 1
 
 
 def test_registry_restored_after_corruption(files):

@@ -5,6 +5,7 @@ import operator
 from fractions import Fraction
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import onnx
 
 Env = Dict[str, int]
@@ -36,6 +37,7 @@ class Evaluator:
         slot = {d: i for i, d in enumerate(self._fns)}
         consts: Dict[Any, int] = {}
         self._getters: Dict[str, Callable[[list], Tuple[Any, ...]]] = {}
+        self._slots: Dict[str, Tuple[int, ...]] = {}
         for name, vi in self.values.items():
             if vi.shape is None:
                 continue
@@ -46,6 +48,7 @@ class Evaluator:
                 else:
                     idx.append(slot[d])
             self._getters[name] = _getter(idx)
+            self._slots[name] = tuple(idx)
         self._consts = list(consts)
 
     @staticmethod
@@ -91,6 +94,24 @@ class Evaluator:
             g = getters.get(name)
             return None if g is None else g(vals)
         return dims, shape
+
+    def flat(self, names: Sequence[str]) -> Optional[Callable[[Env], np.ndarray]]:
+        """A function env -> the shapes of ``names`` at env as one int64 vector, each shape followed by -1
+        (the layout of probe.PROBE_OUTPUT), so that one array comparison checks every value; a dim that is
+        unknown, not an integer or out of int64 range at env is -2, which no run produces. None when a
+        name's rank is unknown."""
+        if any(n not in self._slots for n in names):
+            return None
+        sep = len(self._fns) + len(self._consts)
+        idx = np.fromiter((i for n in names for i in self._slots[n] + (sep,)), dtype=np.intp)
+        consts = self._consts
+
+        def expected(env: Env) -> np.ndarray:
+            vals = list(self.dims_at(env).values()) + consts + [-1]
+            arr = np.fromiter((v if type(v) is int and 0 <= v < 2 ** 62 else -2 for v in vals[:-1]), dtype=np.int64,
+                              count=len(vals) - 1)
+            return np.append(arr, -1)[idx]
+        return expected
 
     def shape_at(self, name: str, dims: Mapping[Any, Any]) -> Optional[Tuple[Any, ...]]:
         vi = self.values.get(name)

@@ -1,4 +1,4 @@
-"""onnxruntime's side: the file as onnxruntime runs it (every intermediate exposed), the inputs at a size,
+"""onnxruntime's side: the file as onnxruntime runs it (every intermediate's shape reported), the inputs at a size,
 and the judgement of one run against the formulas and the predicted valid set."""
 from __future__ import annotations
 
@@ -16,11 +16,21 @@ Env = Dict[str, int]
 def runtime_model(analysis, proto: onnx.ModelProto) -> onnx.ModelProto:
     """The model onnxruntime runs: where the analysis made a dim the file fixes symbolic (spatial
     dims of a static export, or a --shape override), the file's input declares it as a dim_param, and
-    declared intermediate / output shapes are dropped (types kept) so they cannot contradict."""
-    changed = False
+    declared output shapes are dropped (types kept) so they cannot contradict.
+
+    Declared intermediate shapes (value_info) are always dropped: onnxruntime plans buffer reuse from
+    them, and at a size where two dims the file declares equal differ (dynamo's value_info names torch's
+    symbols, true only where torch.export's guards hold), a run fails at the first reused buffer ("Shape
+    mismatch attempting to re-use buffer") instead of at the node whose computation is impossible. Without
+    them onnxruntime infers its own shapes; what a node computes is unchanged."""
     by_name = {gi.name: gi for gi in analysis.result.graph.inputs}
+    if not any(vi.type.tensor_type.HasField("shape") for vi in proto.graph.value_info) and not any(
+            d.HasField("dim_value") for i in proto.graph.input if i.name in by_name
+            for d in i.type.tensor_type.shape.dim):
+        return proto  # nothing to change: no copy (weights can be large)
     m = onnx.ModelProto()
     m.CopyFrom(proto)
+    changed = False
     for inp in m.graph.input:
         gi = by_name.get(inp.name)
         if gi is None or gi.shape is None or not inp.type.HasField("tensor_type"):
@@ -32,37 +42,46 @@ def runtime_model(analysis, proto: onnx.ModelProto) -> onnx.ModelProto:
             if f is not None and not isinstance(f, int) and d.HasField("dim_value"):
                 d.dim_param = str(f)  # clears dim_value (oneof)
                 changed = True
-    if not changed:
-        return proto
-    for vi in list(m.graph.value_info) + list(m.graph.output):
+    for vi in list(m.graph.value_info) + (list(m.graph.output) if changed else []):
         if vi.type.HasField("tensor_type"):
             vi.type.tensor_type.ClearField("shape")
     return m
 
 
-def exposed_model(proto: onnx.ModelProto, skip: AbstractSet[str] = frozenset()) -> onnx.ModelProto:
-    """A copy of the model whose graph outputs are every node output of the top-level graph (after the
-    file's own outputs) except ``skip``, without a declared shape, so onnxruntime reports whatever shape occurs.
-
-    Outputs of Constant nodes are not exposed: their shape is written in the file, not computed by any
-    rule. Each exposed value costs a buffer that cannot be reused in every run; ``constant_values`` finds
-    the values that depend on no graph input, which need one run only."""
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    g = out.graph
-    have = {o.name for o in g.output}
-    elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(g.value_info) + list(g.input) + list(g.output)
-            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
+def node_values(proto: onnx.ModelProto, skip: AbstractSet[str] = frozenset()) -> Tuple[str, ...]:
+    """Every node output of the top-level graph, in node order, except the file's own graph outputs (a run
+    returns those anyway), Constant nodes' outputs (their shape is written in the file, not computed by any
+    rule) and ``skip``."""
+    g = proto.graph
+    have = {o.name for o in g.output} | set(skip)
+    out = []
     for node in g.node:
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             continue
         for name in node.output:
-            if name and name not in have and name not in skip:
+            if name and name not in have:
                 have.add(name)
-                vi = g.output.add()
-                vi.name = name
-                if name in elem:
-                    vi.type.tensor_type.elem_type = elem[name]
+                out.append(name)
+    return tuple(out)
+
+
+def exposed_model(proto: onnx.ModelProto, skip: AbstractSet[str] = frozenset()) -> onnx.ModelProto:
+    """A copy of the model whose graph outputs are ``node_values(proto, skip)`` after the file's own
+    outputs, without a declared shape, so onnxruntime reports whatever shape occurs.
+
+    Each exposed value costs a buffer that cannot be reused, and a fixed cost per run at the output
+    boundary; validate exposes only what its shape probes cannot report. ``constant_values`` finds the
+    values that depend on no graph input, which need one run only."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    g = out.graph
+    elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(g.value_info) + list(g.input) + list(g.output)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
+    for name in node_values(proto, skip):
+        vi = g.output.add()
+        vi.name = name
+        if name in elem:
+            vi.type.tensor_type.elem_type = elem[name]
     return out
 
 
@@ -218,9 +237,12 @@ def safe_blocking(dom, env):
         return None
 
 
-def judge_ort(a, ev, env, pv, blamed, r, succ, ops, producer, base) -> SizeOutcome:
+def judge_ort(a, ev, env, pv, blamed, r, succ, ops, producer, base, agreed: int = 0) -> SizeOutcome:
+    """The outcome of one onnxruntime run; ``agreed`` values were already found equal to their formulas
+    (by one comparison of the probe vector) and are not in r.shapes."""
     if r.ok:
         mism, checked, unknown = compare(ev, env, r.shapes, producer, ops)
+        checked += agreed
         if pv:
             return SizeOutcome(**base, outcome="mismatch" if mism else "agree", mismatches=mism, checked=checked,
                                unknown=unknown)

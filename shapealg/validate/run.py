@@ -9,12 +9,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import onnx
 
 from ..tensor import ShapealgError
 from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
 from .evaluator import Evaluator, evaluator_for
-from .onnxrt import constant_values, exposed_model, graph_links, input_shapes, judge_ort, runtime_model, safe_blocking
+from .onnxrt import constant_values, exposed_model, graph_links, node_values, input_shapes, judge_ort, runtime_model, safe_blocking
 from .report import PlannedSize, SizeOutcome, ValidationReport, _short
 from .torchrt import ModuleFormulas, judge_torch, run_torch
 
@@ -64,7 +65,7 @@ def validate(
     default ``(1, 3, "H", "W")``; runtime then defaults to "both").
     sizes: explicit sizes ("224x224", {"H": 37, "W": 61}, (37, 61), or PlannedSize); else ``sample``
     random sizes; else ``choose_sizes(analysis, n, memory_budget)``.
-    runtime: "onnxruntime" (every intermediate exposed, one session; the default for a file), "torch"
+    runtime: "onnxruntime" (every intermediate's shape reported by the run, one session; the default for a file), "torch"
     (``module`` at the same sizes: its outputs against the graph outputs' formulas, every submodule's output
     against its module-level formula through forward hooks) or "both" (the two, and module-vs-file
     validity: ``exporter-divergence``). device: "cpu" or "cuda" (CUDAExecutionProvider / torch CUDA; a
@@ -115,14 +116,15 @@ def validate(
 
     session, const_shapes = None, {}
     if runtime in ("onnxruntime", "both"):
-        session, const_shapes = _sessions(runtime_model(a, proto), device)
+        session, const_shapes = _sessions(runtime_model(a, proto), device, a)
     formulas = None
     if module is not None and runtime in ("torch", "both"):
         module = module.to(device).eval() if hasattr(module, "to") else module
         formulas = ModuleFormulas(a, module)
 
-    ctx = _Context(a, evaluator_for(a), graph_links(a), runtime, session, const_shapes, module, formulas, device,
-                   seed)
+    ev = evaluator_for(a)
+    flat = ev.flat(session.probed) if session is not None and session.probed else None
+    ctx = _Context(a, ev, graph_links(a), runtime, session, const_shapes, flat, module, formulas, device, seed)
     results: List[SizeOutcome] = []
     for i, plan in enumerate(plans):
         ts = time.perf_counter()
@@ -160,18 +162,29 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> onnx.ModelProto:
     return proto
 
 
-def _sessions(proto, device):
-    """(the session that runs the model with every value exposed, the shapes of the values that depend on no
-    input). Those values are computed once by a small model of their own and not exposed in the session;
-    should that small model fail, they are exposed like the rest."""
+def _sessions(proto, device, analysis):
+    """(the session that runs the model and reports every value's shape, the shapes of the values that
+    depend on no input).
+
+    Values whose formula has a known rank come back through shape probes (runtime.probe_shapes: a Shape
+    node on each, one output for all); the rest (unknown rank, maybe not even a tensor) are exposed as graph
+    outputs. Should onnxruntime refuse the probed model, every value is exposed as a graph output instead,
+    which costs more per run and reports the same shapes. Values that depend on no input are computed once
+    by a small model of their own; should that small model fail, they are checked like the rest."""
     from ..runtime import make_session, run_onnxruntime
     const, cmodel = constant_values(proto)
     shapes = {}
-    if len(const) >= _CONST_MODEL_MIN:  # fewer are cheaper exposed than a second session
+    if len(const) >= _CONST_MODEL_MIN:  # fewer are cheaper checked in every run than a second session
         r = run_onnxruntime(None, {}, session=make_session(cmodel, device=device, expose=False))
         if r.ok and all(v in r.shapes for v in const):
             shapes = {v: r.shapes[v] for v in const}
-    session = make_session(exposed_model(proto, skip=set(shapes)), device=device, expose=False)
+    values = node_values(proto, skip=set(shapes))
+    known = [v for v in values if (analysis.result.values.get(v) is not None
+                                   and analysis.result.values[v].shape is not None)]
+    session = make_session(exposed_model(proto, skip=set(shapes) | set(known)), device=device, expose=False,
+                           probe=known)
+    if session.sess is None:
+        session = make_session(exposed_model(proto, skip=set(shapes)), device=device, expose=False)
     return session, shapes
 
 
@@ -184,6 +197,7 @@ class _Context:
     runtime: str
     session: object       # runtime.Session, or None for runtime="torch"
     const_shapes: dict    # shapes of the values that depend on no input (not exposed in the session)
+    flat: Optional[Callable]  # Evaluator.flat of the session's probed values: env -> expected probe vector
     module: object
     formulas: Optional[ModuleFormulas]
     device: str
@@ -191,7 +205,7 @@ class _Context:
 
 
 def _one_size(ctx: _Context, plan: PlannedSize) -> SizeOutcome:
-    from ..runtime import run_onnxruntime
+    from ..runtime import decoded, run_onnxruntime
     a, ev = ctx.analysis, ctx.ev
     env, pv = plan.size, plan.predicted_valid
     blamed = None if pv else safe_blocking(a.domain, env)
@@ -200,10 +214,17 @@ def _one_size(ctx: _Context, plan: PlannedSize) -> SizeOutcome:
 
     ort_res = tr = None
     if ctx.session is not None:
-        r = run_onnxruntime(None, shapes_in, session=ctx.session, seed=ctx.seed)
+        r = run_onnxruntime(None, shapes_in, session=ctx.session, seed=ctx.seed, decode=False)
+        agreed = 0
+        if r.ok and r.probe_vector is not None:
+            exp = ctx.flat(env) if ctx.flat is not None else None
+            if exp is not None and exp.shape == r.probe_vector.shape and np.array_equal(exp, r.probe_vector):
+                agreed = len(ctx.session.probed)  # every probed value equals its formula: one comparison
+            else:
+                r = decoded(ctx.session, r)  # value by value, to name what differs
         if r.ok and ctx.const_shapes:
             r.shapes.update(ctx.const_shapes)
-        ort_res = judge_ort(a, ev, env, pv, blamed, r, *ctx.links, base)
+        ort_res = judge_ort(a, ev, env, pv, blamed, r, *ctx.links, base, agreed=agreed)
     if ctx.runtime in ("torch", "both"):
         tr = run_torch(ctx.module, a, ev, env, shapes_in, ctx.device, ctx.formulas, ctx.seed)
     outputs = list(a.result.graph.outputs)
