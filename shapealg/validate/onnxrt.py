@@ -71,13 +71,17 @@ def exposed_model(proto: onnx.ModelProto, skip: AbstractSet[str] = frozenset()) 
 
     Each exposed value costs a buffer that cannot be reused, and a fixed cost per run at the output
     boundary; validate exposes only what its shape probes cannot report. ``constant_values`` finds the
-    values that depend on no graph input, which need one run only."""
+    values that depend on no graph input, which need one run only. With nothing to expose, ``proto``
+    itself (no copy: weights can be large)."""
+    names = node_values(proto, skip)
+    if not names:
+        return proto
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     g = out.graph
     elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(g.value_info) + list(g.input) + list(g.output)
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
-    for name in node_values(proto, skip):
+    for name in names:
         vi = g.output.add()
         vi.name = name
         if name in elem:
@@ -107,12 +111,19 @@ def constant_values(proto: onnx.ModelProto) -> Tuple[Tuple[str, ...], Optional[o
     if not values:
         return (), None
     m = onnx.ModelProto()
-    m.CopyFrom(proto)
+    for fd, val in proto.ListFields():  # everything but the graph, whose weights can be large
+        if fd.name == "graph":
+            continue
+        if isinstance(val, (str, bytes, int, float)):
+            setattr(m, fd.name, val)
+        elif hasattr(val, "extend"):  # repeated (opset_import, metadata_props, functions, ...)
+            getattr(m, fd.name).extend(val)
+        else:
+            getattr(m, fd.name).CopyFrom(val)
     used = {x for n in nodes for x in n.input if x}
     keep = [t for t in g.initializer if t.name in used]
     mg = m.graph
-    for f in ("node", "input", "output", "value_info", "initializer", "sparse_initializer"):
-        mg.ClearField(f)
+    mg.name = g.name
     mg.node.extend(nodes)
     mg.initializer.extend(keep)
     for v in values:
