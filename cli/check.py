@@ -25,7 +25,7 @@ def check(model, sizes, shapes, keep_static, fmt):
     envs = [parse_size(s, spatial, a.symbols) for s in sizes]
     results = check_sizes(a, envs)
     if fmt == "json":
-        click.echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": str(a.domain.valid_if),
+        click.echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": a.domain.valid_if_text,
                                "sizes": [r.to_json() for r in results]}, indent=2))
     else:
         for r in results:

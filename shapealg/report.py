@@ -51,7 +51,7 @@ def to_json(a) -> dict:
                         for c in r.constraints],
         "runtime_constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition),
                                  "reason": c.reason} for c in getattr(a, "runtime_constraints", ())],
-        "valid_if": str(dom.valid_if),
+        "valid_if": dom.valid_if_text,
         "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
         "domain": dom.to_json(),
         "chain": [{"node": st.node, "op_type": st.op_type, "value": st.value, "shape": shape_json(st.shape)}
@@ -126,7 +126,7 @@ def format_table(a) -> str:
 def _verdict_lines(a) -> List[str]:
     dom = a.domain
     out = ["", f"verdict: {dom.verdict} - {dom.summary}"]
-    if str(dom.valid_if) != "True":
+    if dom.valid_if_text != "True":
         out.append(f"valid if: {dom.valid_if}")
     c = dom.breaking_constraint
     if c is not None:
@@ -155,7 +155,7 @@ def to_markdown(a) -> str:
                                        for i, c in enumerate(row)) + " |")
     lines.append(f"| **total** | | | **{_fmt_int(r.total_params)}** | `{_fmt_int(r.total_macs)}` |")
     lines += ["", f"**verdict: {a.domain.verdict}** - {esc(a.domain.summary)}"]
-    if str(a.domain.valid_if) != "True":
+    if a.domain.valid_if_text != "True":
         lines.append(f"\nvalid if: `{a.domain.valid_if}`")
     c = a.domain.breaking_constraint
     if c is not None:
@@ -227,7 +227,7 @@ def to_html(a) -> str:
                  + (f" (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else "")
                  + f"; total MACs: {_html_count(r.total_macs) or '0'}</p>")
     parts.append(f"<p><b>verdict: {esc(a.domain.verdict)}</b> &mdash; {esc(a.domain.summary)}</p>")
-    if str(a.domain.valid_if) != "True":
+    if a.domain.valid_if_text != "True":
         import sympy
         parts.append(f"<p>valid if: {_math(sympy.latex(a.domain.valid_if))}</p>")
     c = a.domain.breaking_constraint

@@ -206,7 +206,7 @@ class CostReport:
             "nodes": [{"name": n.name, "op_type": n.op_type, "module": ".".join(n.module[-1:]), "family": n.family,
                        "status": n.status, "params": n.params, "macs": dim_json(n.macs), "flops": dim_json(n.flops),
                        "output_bytes": dim_json(n.output_bytes), "note": n.note} for n in self.nodes],
-            "valid_if": str(a.domain.valid_if),
+            "valid_if": a.domain.valid_if_text,
             "verdict": a.domain.verdict,
             "warnings": list(self.warnings),
         }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -37,6 +38,12 @@ class Domain:
     _atoms: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _comps: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _free: Tuple[str, ...] = field(repr=False, compare=False, default=())
+
+    @cached_property
+    def valid_if_text(self) -> str:
+        """``str(valid_if)``, printed once (sympy's printer takes ms on a long condition; reports, JSON,
+        ``export``'s metadata and ``validate`` all show it)."""
+        return str(self.valid_if)
 
     # -- queries ------------------------------------------------------------------------------
     def _env(self, env: Mapping) -> Dict[str, int]:
@@ -159,7 +166,7 @@ class Domain:
         bc = self.breaking_constraint
         return {
             "symbols": list(self.symbols),
-            "valid_if": str(self.valid_if),
+            "valid_if": self.valid_if_text,
             "verdict": self.verdict,
             "summary": self.summary,
             "method": self.method,

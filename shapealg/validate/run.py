@@ -150,7 +150,7 @@ def validate(
     if a.result.warnings:
         warnings.append(f"{len(a.result.warnings)} analysis warnings (values of unknown shape are not checked)")
     return ValidationReport(label, runtime, device, tuple(symbols_of(a)), tuple(spatial_of(a)), dom.verdict,
-                            str(dom.valid_if), tuple(results), time.perf_counter() - t0, tuple(warnings))
+                            dom.valid_if_text, tuple(results), time.perf_counter() - t0, tuple(warnings))
 
 
 def _with_external_data(proto: onnx.ModelProto, folder: str) -> onnx.ModelProto:
