@@ -89,8 +89,9 @@ def exposed_model(proto: onnx.ModelProto, skip: AbstractSet[str] = frozenset()) 
     return out
 
 
-def constant_values(proto: onnx.ModelProto) -> Tuple[Tuple[str, ...], Optional[onnx.ModelProto]]:
-    """(values computed from initializers and Constants alone, a model with no input computing just them).
+def constant_values(proto: onnx.ModelProto, min_values: int = 1) -> Tuple[Tuple[str, ...], Optional[onnx.ModelProto]]:
+    """(values computed from initializers and Constants alone, a model with no input computing just them;
+    None when there are fewer than ``min_values`` of them).
 
     Their shapes cannot depend on the input size, so one run of that small model checks them for every size
     (TorchScript exports compute padding vectors this way: in MobileNetV2, 406 of 558 values); the main
@@ -108,8 +109,8 @@ def constant_values(proto: onnx.ModelProto) -> Tuple[Tuple[str, ...], Optional[o
             known.update(outs)
             if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx")):
                 values.extend(outs)
-    if not values:
-        return (), None
+    if not values or len(values) < min_values:
+        return tuple(values), None
     m = onnx.ModelProto()
     for fd, val in proto.ListFields():  # everything but the graph, whose weights can be large
         if fd.name == "graph":

@@ -175,9 +175,9 @@ def _sessions(proto, device, analysis):
     which costs more per run and reports the same shapes. Values that depend on no input are computed once
     by a small model of their own; should that small model fail, they are checked like the rest."""
     from ..runtime import make_session, run_onnxruntime
-    const, cmodel = constant_values(proto)
+    const, cmodel = constant_values(proto, min_values=_CONST_MODEL_MIN)
     shapes = {}
-    if len(const) >= _CONST_MODEL_MIN:  # fewer are cheaper checked in every run than a second session
+    if cmodel is not None:  # fewer are cheaper checked in every run than in a second session
         r = run_onnxruntime(None, {}, session=make_session(cmodel, device=device, expose=False))
         if r.ok and all(v in r.shapes for v in const):
             shapes = {v: r.shapes[v] for v in const}
