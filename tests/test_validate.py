@@ -114,6 +114,43 @@ def test_external_data_file(files, tmp_path):
     assert _outcomes(rep) == {"64x64": "agree", "4x4": "failed-as-predicted"}, rep.table()
 
 
+def test_missing_weights_run_as_zeros(files, tmp_path):
+    """A file shared without its weights file (like examples/seed_model.onnx): the float weights run as zeros
+    of their declared shapes, the outcomes are those of the real weights, and the report says so."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+    m = onnx.load(files["unet_ts"])
+    p = tmp_path / "noweights.onnx"
+    onnx.save(m, str(p), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
+              size_threshold=256)
+    assert any(uses_external_data(t) for t in onnx.load(str(p), load_external_data=False).graph.initializer)
+    (tmp_path / "w.bin").unlink()
+    rep = validate(str(p), sizes=["64x64", "65x64", "4x4"])
+    real = validate(files["unet_ts"], sizes=["64x64", "65x64", "4x4"])
+    assert _outcomes(rep) == _outcomes(real), rep.table()
+    assert any("zeros" in w and "w.bin" in w for w in rep.warnings)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["noweights.onnx"]  # nothing written
+
+
+def test_missing_integer_external_data_is_refused(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto as T, helper as h
+    shape = onnx.numpy_helper.from_array(np.array([1, -1], np.int64), "target")
+    g = h.make_graph([h.make_node("Reshape", ["x", "target"], ["y"], name="rs")], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 2, "H", "W"])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], [shape])
+    p = tmp_path / "ints.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(p), save_as_external_data=True,
+              location="ints.bin", size_threshold=0)
+    (tmp_path / "ints.bin").unlink()
+    with pytest.raises(ShapealgError, match="'target'.*INT64.*ints.bin"):
+        validate(str(p), sizes=["8x8"])
+    from shapealg_cli.main import main
+    res = CliRunner().invoke(main, ["validate", str(p), "--size", "8x8"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "ints.bin" in res.output
+
+
 # ------------------------------------------------------------------ a corrupted rule is caught
 
 def _corrupt_first_conv(monkeypatch, change):

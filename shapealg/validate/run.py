@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import onnx
@@ -89,6 +89,7 @@ def validate(
     if runtime in ("torch", "both") and module is None:
         raise ShapealgError(f"runtime={runtime!r} needs the torch module (module=...)")
     check_device(device, runtime)
+    ext_note = ""
     if is_mod:
         if a is None:
             a = analyze(model, input_shape=input_shape)
@@ -98,7 +99,8 @@ def validate(
         label = a.result.graph.path or type(model).__name__
     elif isinstance(model, (str, os.PathLike)):
         from ..onnx_file import load_model
-        proto = _with_external_data(load_model(model), os.path.dirname(os.path.abspath(os.fspath(model))))
+        proto, ext_note = _with_external_data(load_model(model),
+                                              os.path.dirname(os.path.abspath(os.fspath(model))))
         label = os.fspath(model)
     elif isinstance(model, onnx.ModelProto):
         proto = model
@@ -142,7 +144,7 @@ def validate(
         results.append(res)
         if progress is not None:
             progress(i + 1, len(plans), res)
-    warnings = []
+    warnings = [ext_note] if ext_note else []
     if session is not None and session.sess is None:
         warnings.append(f"onnxruntime refused the model: {session.error}")
     if formulas is not None and formulas.error:
@@ -153,16 +155,45 @@ def validate(
                             dom.valid_if_text, tuple(results), time.perf_counter() - t0, tuple(warnings))
 
 
-def _with_external_data(proto: onnx.ModelProto, folder: str) -> onnx.ModelProto:
-    """The weights a file keeps as external data, read in: onnxruntime gets the model as bytes, and refuses
-    external data paths it cannot resolve from there."""
+def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.ModelProto, str]:
+    """(the model with the weights it keeps as external data read in, a note). onnxruntime gets the model as
+    bytes, and refuses external data paths it cannot resolve from there.
+
+    A floating-point weight whose data file is missing (a file shared without its weights, like
+    examples/seed_model.onnx) is replaced by zeros of its declared shape and type, and the note says so: the
+    shapes validate checks do not depend on a weight's values. A missing integer or bool tensor (an index
+    table, say) could decide shapes and is refused with an error naming it."""
     from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+    ext = [t for t in proto.graph.initializer if uses_external_data(t)]
+    if not ext:
+        return proto, ""
+    missing: Dict[str, List[onnx.TensorProto]] = {}
+    for t in ext:
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        if not os.path.isfile(os.path.join(folder, loc)):
+            missing.setdefault(loc, []).append(t)
+    for loc, ts in missing.items():
+        for t in ts:
+            if t.data_type not in _FLOAT_TYPES:
+                raise ShapealgError(f"initializer {t.name!r} ({onnx.TensorProto.DataType.Name(t.data_type)}) keeps "
+                                    f"its data in {loc!r}, which is not in {folder}: an integer tensor can decide "
+                                    f"shapes, so validate needs that file")
+            zeros = np.zeros(tuple(t.dims), dtype=onnx.helper.tensor_dtype_to_np_dtype(t.data_type))
+            t.CopyFrom(onnx.numpy_helper.from_array(zeros, t.name))
     if any(uses_external_data(t) for t in proto.graph.initializer):
         try:
             load_external_data_for_model(proto, folder)
-        except (OSError, ValueError) as e:
-            raise ShapealgError(f"cannot read the model's external data in {folder}: {e}") from None
-    return proto
+        except Exception as e:  # noqa: BLE001 - onnx raises OSError, ValueError or its own ValidationError
+            raise ShapealgError(f"cannot read the model's external data in {folder}: {_short(str(e), 200)}") from None
+    note = ""
+    if missing:
+        n = sum(len(ts) for ts in missing.values())
+        note = (f"{n} weights kept in {', '.join(repr(x) for x in missing)} (not found next to the model) ran as "
+                f"zeros of their declared shapes: shapes do not depend on weight values")
+    return proto, note
+
+
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
 
 
 def _sessions(proto, device, analysis):
