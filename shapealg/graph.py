@@ -19,7 +19,7 @@ from .tensor import Initializer, ShapealgError
 _INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8,
               TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
               TensorProto.BOOL}
-_FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
 SPATIAL_NAMES = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}
 
 
@@ -109,7 +109,7 @@ def tensor_value(t: onnx.TensorProto) -> Optional[tuple]:
         n *= d
     if n > SMALL_VALUE_LIMIT or t.data_location == TensorProto.EXTERNAL:
         return None
-    if t.data_type not in _INT_TYPES and t.data_type not in _FLOAT_TYPES:
+    if t.data_type not in _INT_TYPES and t.data_type not in FLOAT_TYPES:
         return None
     try:
         arr = numpy_helper.to_array(t)
@@ -215,7 +215,7 @@ def _input_dims(name: str, declared, dtype: int, overrides: Mapping[str, Sequenc
         else:
             dims.append(None)
     rank = len(dims)
-    if symbolize_spatial and rank in SPATIAL_NAMES and dtype in _FLOAT_TYPES:
+    if symbolize_spatial and rank in SPATIAL_NAMES and dtype in FLOAT_TYPES:
         names = SPATIAL_NAMES[rank]
         suffix = ""
         k = 1

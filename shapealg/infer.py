@@ -9,14 +9,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .dims import MaybeDim, as_dim, canon
-from .graph import Graph, read_graph
+from .graph import FLOAT_TYPES, Graph, read_graph
 from .rules.registry import NodeContext, RuleError, lookup
 from .subgraph import attach_scope
 from .tensor import UNKNOWN, Constraint, NodeResult, ShapealgError, Value, ValueInfo
 from . import bounds as _bounds
 from . import limits as _limits
 
-_FLOAT_TYPES = {1, 10, 11, 16}
 # inputs that hold state rather than trained weights (torch counts them as buffers)
 BUFFER_INPUTS = {"BatchNormalization": (3, 4)}
 MAX_RANK = _limits.MAX_RANK  # a rule producing a higher rank (from a malformed shape vector) gives unknown outputs
@@ -162,7 +161,7 @@ def infer_graph(graph: Graph) -> InferResult:
                 producer[name] = node.name
         buf_idx = BUFFER_INPUTS.get(node.op_type, ())
         param_inputs = tuple(x for i, x in enumerate(node.inputs)
-                             if x in graph.initializers and graph.initializers[x].dtype in _FLOAT_TYPES
+                             if x in graph.initializers and graph.initializers[x].dtype in FLOAT_TYPES
                              and i not in buf_idx)
         buffers = sum(graph.initializers[x].numel for i, x in enumerate(node.inputs)
                       if i in buf_idx and x in graph.initializers)

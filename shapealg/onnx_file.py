@@ -218,7 +218,8 @@ def _s(x) -> str:
     return x if isinstance(x, str) else str(x)
 
 
-def _ext_info(t: onnx.TensorProto) -> Dict[str, str]:
+def external_info(t: onnx.TensorProto) -> Dict[str, str]:
+    """A tensor's external_data entries (location, offset, length, checksum) as a dict."""
     return {_s(e.key): _s(e.value) for e in t.external_data}
 
 
@@ -233,7 +234,7 @@ def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> 
     def check(t: onnx.TensorProto, where: str) -> None:
         if t.data_location != TensorProto.EXTERNAL:
             return
-        loc = _ext_info(t).get("location", "")
+        loc = external_info(t).get("location", "")
         why = None
         if not loc:
             why = "has no location"

@@ -107,9 +107,9 @@ class Evaluator:
         consts = self._consts
 
         def expected(env: Env) -> np.ndarray:
-            vals = list(self.dims_at(env).values()) + consts + [-1]
-            arr = np.fromiter((v if type(v) is int and 0 <= v < 2 ** 62 else -2 for v in vals[:-1]), dtype=np.int64,
-                              count=len(vals) - 1)
+            vals = list(self.dims_at(env).values()) + consts
+            arr = np.fromiter((v if type(v) is int and 0 <= v < 2 ** 62 else -2 for v in vals), dtype=np.int64,
+                              count=len(vals))
             return np.append(arr, -1)[idx]
         return expected
 

@@ -164,17 +164,20 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.Model
     shapes validate checks do not depend on a weight's values. A missing integer or bool tensor (an index
     table, say) could decide shapes and is refused with an error naming it."""
     from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+    from ..graph import FLOAT_TYPES
+    from ..onnx_file import external_info
     ext = [t for t in proto.graph.initializer if uses_external_data(t)]
     if not ext:
         return proto, ""
     missing: Dict[str, List[onnx.TensorProto]] = {}
     for t in ext:
-        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        loc = external_info(t).get("location", "")
         if not os.path.isfile(os.path.join(folder, loc)):
             missing.setdefault(loc, []).append(t)
     for loc, ts in missing.items():
         for t in ts:
-            if t.data_type not in _FLOAT_TYPES:
+            if t.data_type not in FLOAT_TYPES:
                 raise ShapealgError(f"initializer {t.name!r} ({onnx.TensorProto.DataType.Name(t.data_type)}) keeps "
                                     f"its data in {loc!r}, which is not in {folder}: an integer tensor can decide "
                                     f"shapes, so validate needs that file")
@@ -191,9 +194,6 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.Model
         note = (f"{n} weights kept in {', '.join(repr(x) for x in missing)} (not found next to the model) ran as "
                 f"zeros of their declared shapes: shapes do not depend on weight values")
     return proto, note
-
-
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
 
 
 def _sessions(proto, device, analysis):
@@ -251,7 +251,6 @@ def _one_size(ctx: _Context, plan: PlannedSize, blamed=None) -> SizeOutcome:
     from ..runtime import decoded, run_onnxruntime
     a, ev = ctx.analysis, ctx.ev
     env, pv = plan.size, plan.predicted_valid
-    blamed = None if pv else blamed
     shapes_in = input_shapes(a, env)
     base = dict(size=env, why=plan.why, predicted_valid=pv, blamed=blamed, memory_bytes=plan.memory_bytes)
 
