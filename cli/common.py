@@ -71,9 +71,9 @@ class Group(click.Group):
         try:
             with time_limit(limit, "the command"):
                 return super().invoke(ctx)
-        except TimeLimitExceeded as e:  # the command's limit (a node's own limit never gets this far)
-            die(_naming_model(ctx, f"stopped after {e.seconds:g} s: the analysis is too costly to finish "
-                              f"(time limit SHAPEALG_TIME_LIMIT={e.seconds:g}; 0 switches it off)"))
+        except TimeLimitExceeded as e:  # the last-resort clock of the whole command
+            die(_naming_model(ctx, f"incomplete: stopped after {e.seconds:g} s, the analysis is too costly to "
+                              f"finish (time limit SHAPEALG_TIME_LIMIT={e.seconds:g}; 0 switches it off)"))
         except ShapealgError as e:
             die(_naming_model(ctx, _one_line(e)))
         except click.UsageError as e:  # a bad option or argument: one line, not click's usage block

@@ -171,6 +171,8 @@ def propagate(op_type: str, attrs: dict, ins: List[Optional[Value]], in_bounds: 
             comps: List[Tuple[MaybeDim, MaybeDim]] = []
             for x, b in zip(ins, in_bounds):
                 k = x.shape[-1]
+                if not isinstance(k, int) or len(comps) + k > _MAX_ELEMS:  # too many components to carry
+                    return overall(tuple(p for b in in_bounds for p in b))
                 if len(b) == k:
                     comps += list(b)
                 elif isinstance(k, int) and len(b) == 1:

@@ -3,15 +3,17 @@
 This is the only module that makes symbols. Every helper keeps ints as ints, so a rule is
 written once and works on concrete and symbolic sizes alike; nested floors collapse with
 ``floor((floor(y) + b) / d) == floor((y + b) / d)`` (b integer, d a positive integer), which
-makes equal formulas print equally whichever path produced them.
+makes equal formulas print equally whichever path produced them. The algebra itself (canonical forms,
+ranges, the work limit) is shapealg/algebra.py.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Iterable, Mapping, Optional, Union
 
 import sympy
+
+from . import algebra as _algebra
 
 Dim = Union[int, sympy.Expr]
 MaybeDim = Optional[Dim]
@@ -19,7 +21,7 @@ MaybeDim = Optional[Dim]
 __all__ = [
     "Dim", "MaybeDim", "symbol", "as_dim", "canon", "is_static", "floordiv", "ceildiv", "mod",
     "truncdiv", "exactdiv", "prod", "evaluate", "dim_to_str", "parse_dim", "free_symbols",
-    "known_equal", "known_ge", "dmax", "dmin", "simplify_bool",
+    "known_equal", "known_ge", "dmax", "dmin", "simplify_bool", "bounds",
 ]
 
 _ALLOWED_FUNCS = {
@@ -62,60 +64,22 @@ def as_dim(x) -> MaybeDim:
     return sympy.sympify(x, strict=True)  # strict: a str (a model attribute...) is refused, never parsed (eval)
 
 
-def _norm_round(f):
-    """floor(e + c) -> floor(e + frac(c)) + floor(c), ceiling(e + c) -> ceiling(e + c - ceil(c)) + ceil(c) for
-    a rational constant c: one spelling for floor(H/8 - 1/8) + 1 and floor(H/8 + 7/8)."""
-    c, rest = f.args[0].as_coeff_Add()
-    if not c.is_Rational or c == 0 or rest == 0:
-        return f
-    k = sympy.floor(c) if isinstance(f, sympy.floor) else sympy.ceiling(c)
-    if k == 0:
-        return f
-    return type(f)(rest + c - k) + k
-
-
-def norm_rounding(e):
-    """e with every floor / ceiling of (expr + constant) in the form _norm_round gives."""
-    if not isinstance(e, sympy.Basic) or not e.has(sympy.floor, sympy.ceiling):
-        return e
-    return e.replace(lambda x: isinstance(x, (sympy.floor, sympy.ceiling)), _norm_round)
-
-
-@lru_cache(maxsize=65536)
-def _canon_expr(e: sympy.Expr) -> sympy.Expr:
-    return sympy.factor(sympy.expand(norm_rounding(e)))
-
-
 def canon(d: MaybeDim) -> MaybeDim:
-    """The canonical form of a dim: expanded, then factored over the rationals with floor / Mod terms as
-    generators, so ``32*(floor(H/2) - 2)*(floor(W/2) - 2)`` prints the same whichever path built it."""
+    """The canonical form of a dim (shapealg.algebra): ``ceiling(H/32)``, ``7*ceiling(H/7)`` for a window pad,
+    nested floors collapsed, clamps decided from ranges, products of floors factored. Raises
+    ``algebra.TooComplex`` past the work limit."""
     d = as_dim(d)
     if d is None or isinstance(d, int) or d.is_Symbol:
         return d
-    try:
-        return as_dim(_canon_expr(d))
-    except (sympy.PolynomialError, TypeError, ValueError):  # pragma: no cover - exotic expressions stay as they are
-        return d
+    return as_dim(_algebra.canonical(d))
 
 
 def is_static(d: MaybeDim) -> bool:
     return isinstance(d, int)
 
 
-def _split_floor(n: sympy.Expr):
-    """n == floor(y) + b with b integer-valued, or None."""
-    terms = sympy.Add.make_args(sympy.expand(n))
-    floors = [t for t in terms if isinstance(t, sympy.floor)]
-    if len(floors) != 1:
-        return None
-    rest = sympy.Add(*[t for t in terms if t is not floors[0]])
-    if rest != 0 and not rest.is_integer:
-        return None
-    return floors[0].args[0], rest
-
-
 def floordiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
-    """floor(n / d) for integer-valued n and positive d."""
+    """floor(n / d) for integer-valued n and positive d (canonical: nested floors collapse)."""
     if n is None or d is None:
         return None
     n, d = as_dim(n), as_dim(d)
@@ -123,24 +87,19 @@ def floordiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
         if d == 0:
             raise ZeroDivisionError("floordiv by zero")
         return n // d
-    if isinstance(d, int) and d == 1:
-        return n
-    if isinstance(d, int) and d > 0:
-        split = _split_floor(n)
-        if split is not None:  # floor((floor(y) + b) / d) == floor((y + b) / d)
-            y, b = split
-            return as_dim(sympy.floor(sympy.expand((y + b) / d)))
-    return as_dim(sympy.floor(sympy.expand(sympy.sympify(n) / d)))
+    return canon(sympy.floor(sympy.sympify(n) / d))
 
 
 def ceildiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
-    """ceil(n / d); for a positive integer d, ceil(n/d) == floor((n + d - 1)/d) keeps one canonical form."""
+    """ceil(n / d), printed as ``ceiling``."""
     if n is None or d is None:
         return None
     n, d = as_dim(n), as_dim(d)
-    if isinstance(d, int) and d > 0:
-        return floordiv(sympy.expand(n + d - 1) if not isinstance(n, int) else n + d - 1, d)
-    return as_dim(-floordiv(-sympy.sympify(n), d))
+    if isinstance(n, int) and isinstance(d, int):
+        if d == 0:
+            raise ZeroDivisionError("ceildiv by zero")
+        return -(-n // d)
+    return canon(sympy.ceiling(sympy.sympify(n) / d))
 
 
 def truncdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
@@ -162,7 +121,7 @@ def mod(n: MaybeDim, d: MaybeDim) -> MaybeDim:
     n, d = as_dim(n), as_dim(d)
     if isinstance(n, int) and isinstance(d, int):
         return n % d
-    return as_dim(sympy.Mod(n, d))
+    return canon(sympy.Mod(n, d))
 
 
 def exactdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
@@ -185,7 +144,7 @@ def prod(dims: Iterable[MaybeDim]) -> MaybeDim:
         if d is None:
             return None
         out = out * d
-    return as_dim(sympy.expand(out)) if not isinstance(out, int) else out
+    return canon(out) if not isinstance(out, int) else out
 
 
 def dmax(a: MaybeDim, b: MaybeDim) -> MaybeDim:
@@ -193,7 +152,7 @@ def dmax(a: MaybeDim, b: MaybeDim) -> MaybeDim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
-    return as_dim(sympy.Max(a, b))
+    return canon(sympy.Max(a, b))
 
 
 def dmin(a: MaybeDim, b: MaybeDim) -> MaybeDim:
@@ -201,7 +160,7 @@ def dmin(a: MaybeDim, b: MaybeDim) -> MaybeDim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
-    return as_dim(sympy.Min(a, b))
+    return canon(sympy.Min(a, b))
 
 
 def free_symbols(d) -> set:
@@ -209,105 +168,58 @@ def free_symbols(d) -> set:
 
 
 def known_equal(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
-    """True / False when decidable for every size, None when it depends on the size."""
+    """True / False when decidable for every size, None when it depends on the size (or is too large to
+    decide)."""
     if a is None or b is None:
         return None
-    diff = sympy.expand(norm_rounding(sympy.sympify(a) - b))
-    if diff == 0:
-        return True
-    if diff.is_number:
-        return False
-    if diff.is_zero is False:
-        return False
-    return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    try:
+        diff = canon(sympy.sympify(a) - b)
+        if diff == 0:
+            return True
+        lo, hi = _algebra.bounds(diff)
+    except _algebra.TooComplex:
+        return None
+    return False if (lo > 0 or hi < 0) else None
 
 
 def known_ge(a: MaybeDim, b: MaybeDim) -> Optional[bool]:
-    """a >= b for every size (True), for none (False), or undecided (None)."""
+    """a >= b for every size (True), for none (False), or undecided (None), from the formulas' ranges."""
     if a is None or b is None:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a >= b
-    return _ge0(sympy.expand(norm_rounding(sympy.sympify(a) - b)))
-
-
-def _ge0(diff, depth: int = 0) -> Optional[bool]:
-    """diff >= 0 for every size (True), for none (False), or undecided (None).
-
-    floor(e) lies in (e - 1, e]: each floor is bounded by its argument to decide linear-ish cases, e.g.
-    floor(H/220 - 1/55) + 2 >= 0 because H/220 - 1/55 - 1 + 2 > 0 for every H >= 1. Failing that, every floor /
-    ceiling nested inside another one becomes an integer unknown c (>= 0 when provable) and the test is
-    repeated: -c + 2*ceiling(c/2) + 1 >= 0 with c = ceiling(H/2) (a dynamic 'SAME' pad), where bounding c
-    itself by H/2 loses the cancellation."""
-    if diff.is_nonnegative:
-        return True
-    if diff.is_negative:
-        return False
-    lo = _bound(diff, lower=True)
-    if lo is not None and (lo.is_nonnegative or (lo + 1).is_positive and _int_valued(diff)):
-        return True
-    hi = _bound(diff, lower=False)
-    if hi is not None and hi.is_negative:
-        return False
-    if depth > 2 or not diff.has(sympy.floor, sympy.ceiling):
+    try:
+        return _algebra.sign_of_ge0(sympy.sympify(a) - b)
+    except _algebra.TooComplex:
         return None
-    nested = set()
-    for f in diff.atoms(sympy.floor, sympy.ceiling):
-        nested |= {g for g in f.args[0].atoms(sympy.floor, sympy.ceiling)}
-    if not nested:
+
+
+def bounds(d: MaybeDim):
+    """(lo, hi) of a dim over every size (math.inf for an open end); None when unknown."""
+    if d is None:
         return None
-    inner = {g for g in nested if not any(g in h.args[0].atoms(sympy.floor, sympy.ceiling) for h in nested if h is not g)}
-    reps = {}
-    for g in sorted(inner, key=sympy.default_sort_key):
-        nonneg = known_ge(g, 0) is True
-        reps[g] = sympy.Dummy("c", integer=True, nonnegative=True) if nonneg else sympy.Dummy("c", integer=True)
-    return _ge0(sympy.expand(diff.xreplace(reps)), depth + 1)
-
-
-def _int_valued(e) -> bool:
-    return bool(getattr(e, "is_integer", False))
-
-
-def _bound(e, lower: bool):
-    """A lower (or upper) bound of e with every floor / ceiling replaced by a bound of its argument;
-    None when e has terms this cannot bound (Max, Min, Mod, Piecewise...)."""
-    if e.is_Number or e.is_Symbol:
-        return e
-    if isinstance(e, sympy.floor):
-        return e.args[0] - 1 if lower else e.args[0]
-    if isinstance(e, sympy.ceiling):
-        return e.args[0] if lower else e.args[0] + 1
-    if e.is_Add:
-        parts = [_bound(t, lower) for t in e.args]
-        return None if any(p is None for p in parts) else sympy.Add(*parts)
-    if e.is_Mul:
-        coeff, rest = e.as_coeff_Mul()
-        if coeff.is_Number and rest is not e:
-            if coeff.is_negative:
-                r = _bound(rest, not lower)
-            else:
-                r = _bound(rest, lower)
-            return None if r is None else coeff * r
-        # products of non-negative factors: bound each factor below by a non-negative bound
-        if lower and all(_nonneg(f) for f in e.args):
-            parts = [_bound(f, True) for f in e.args]
-            if all(p is not None and p.is_nonnegative for p in parts):
-                return sympy.Mul(*parts)
-        return None
-    return None
-
-
-def _nonneg(f) -> bool:
-    if f.is_nonnegative:
-        return True
-    lo = _bound(f, True)
-    return lo is not None and bool(lo.is_nonnegative)
+    if isinstance(d, int):
+        return d, d
+    return _algebra.bounds(d)
 
 
 def simplify_bool(c):
-    """Light simplification of a constraint (no expensive sympy.simplify)."""
+    """A constraint with its formulas in canonical form and every comparison the ranges decide replaced
+    by true / false (``floor(H/4) >= 0`` is true at every size); And / Or / Not are kept as they are."""
     if c is True or c is False:
         return sympy.true if c else sympy.false
+    if isinstance(c, (sympy.And, sympy.Or, sympy.Not)):
+        return c.func(*[simplify_bool(a) for a in c.args])
+    if isinstance(c, sympy.core.relational.Relational) and c.rel_op in ("==", "!=", ">=", ">", "<=", "<"):
+        try:
+            decided = _algebra.decide(c)
+            if decided is not None:
+                return sympy.true if decided else sympy.false
+            return c.func(canon(c.lhs), canon(c.rhs))
+        except (_algebra.TooComplex, TypeError, ValueError):
+            return c
     return c
 
 
@@ -353,9 +265,3 @@ def parse_dim(text: str, symbols: Iterable[str] = ()) -> Dim:
         raise ValueError(f"cannot parse dim {text!r}: {e}") from None
     return as_dim(expr)
 
-
-def lcm_of(ints: Iterable[int]) -> int:
-    out = 1
-    for i in ints:
-        out = out * i // math.gcd(out, i)
-    return out

@@ -5,16 +5,21 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from functools import lru_cache
+
+import sympy
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .dims import MaybeDim, as_dim, canon
 from .graph import FLOAT_TYPES, Graph, read_graph
+from .rules._util import VALUE_LIMIT
 from .rules.registry import NodeContext, RuleError, lookup
 from .subgraph import attach_scope
 from .tensor import UNKNOWN, Constraint, NodeResult, ShapealgError, Value, ValueInfo
 from . import bounds as _bounds
+from . import algebra as _algebra
 from . import limits as _limits
+from .algebra import TooComplex
 
 # inputs that hold state rather than trained weights (torch counts them as buffers)
 BUFFER_INPUTS = {"BatchNormalization": (3, 4)}
@@ -107,7 +112,10 @@ def _as_outputs(out, n: int) -> List[Value]:
 def _canon(v: Value) -> Value:
     if v.shape is None:
         return v
-    return Value(tuple(canon(d) for d in v.shape), v.dtype, v.value, v.is_initializer)
+    try:
+        return Value(tuple(canon(d) for d in v.shape), v.dtype, v.value, v.is_initializer)
+    except TooComplex:
+        return Value(tuple(None for _d in v.shape), v.dtype, None, v.is_initializer)
 
 
 def infer_graph(graph: Graph) -> InferResult:
@@ -147,7 +155,6 @@ def infer_graph(graph: Graph) -> InferResult:
             outs = _as_outputs(None, len(node.outputs))
         else:
             outs = _call_rule(rule, ctx, node, ins)
-        outs = [_canon(o) for o in outs]
         if node.op_type in _bounds.PROPAGATES and outs and node.outputs and node.outputs[0]:
             try:
                 b = _bounds.propagate(node.op_type, node.attrs, ins, in_bounds, outs[0])
@@ -167,7 +174,7 @@ def infer_graph(graph: Graph) -> InferResult:
                       if i in buf_idx and x in graph.initializers)
         params = sum(graph.initializers[x].numel for x in dict.fromkeys(param_inputs))
         results.append(NodeResult(node.name, node.op_type, node.domain, node.inputs, node.outputs, params, buffers,
-                                  param_inputs, canon(ctx.macs), tuple(ctx.warnings), supported, node.scope))
+                                  param_inputs, _macs(ctx.macs), tuple(ctx.warnings), supported, node.scope))
         constraints.extend(ctx.constraints)
         warnings.extend(ctx.warnings)
     values: Dict[str, ValueInfo] = {}
@@ -181,6 +188,13 @@ def infer_graph(graph: Graph) -> InferResult:
     return InferResult(graph, values, tuple(results), tuple(constraints), tuple(warnings))
 
 
+def _macs(m: MaybeDim) -> MaybeDim:
+    try:
+        return canon(m)
+    except TooComplex:
+        return None
+
+
 def _call_rule(rule, ctx: NodeContext, node, ins: List[Optional[Value]]) -> List[Value]:
     kw_ok, max_pos, required = _rule_params(rule)
     attrs = {k: v for k, v in node.attrs.items() if kw_ok is None or k in kw_ok}
@@ -190,18 +204,14 @@ def _call_rule(rule, ctx: NodeContext, node, ins: List[Optional[Value]]) -> List
         return _as_outputs(None, len(node.outputs))
     while len(args) < required:
         args.append(None)
-    token = None
     try:
-        with _limits.time_limit(_limits.node_seconds(), f"node {node.name!r} (op {node.op_type})") as token:
-            outs = _as_outputs(rule(ctx, *args, **attrs), len(node.outputs))
-            if any(o.shape is not None and len(o.shape) > MAX_RANK for o in outs):  # robustness: absurd ranks
-                raise RuleError(f"an output rank above {MAX_RANK}")
-            return [_bounded(ctx, node, _canon(o)) for o in outs]  # canon here: bounded by the limit too
-    except _limits.TimeLimitExceeded as e:
-        if token is None or e.token is not token:
-            raise  # an outer limit (the whole command's): not this node's to handle
-        ctx.warn(f"node {node.name!r} (op {node.op_type}): shape formulas took longer than {e.seconds:g} s "
-                 f"(SHAPEALG_NODE_TIME_LIMIT); outputs unknown")
+        outs = _as_outputs(rule(ctx, *args, **attrs), len(node.outputs))
+        if any(o.shape is not None and len(o.shape) > MAX_RANK for o in outs):  # robustness: absurd ranks
+            raise RuleError(f"an output rank above {MAX_RANK}")
+        return [_bounded(ctx, node, o) for o in outs]
+    except TooComplex:
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): a shape formula passed the work limit "
+                 f"({_algebra.MAX_SIZE} terms); outputs unknown")
     except RuleError as e:
         ctx.warn(f"node {node.name!r} (op {node.op_type}): {e}; outputs unknown")
     except ShapealgError:
@@ -220,14 +230,31 @@ def _call_rule(rule, ctx: NodeContext, node, ins: List[Optional[Value]]) -> List
 
 
 def _bounded(ctx: NodeContext, node, v: Value) -> Value:
-    """Dims whose formula is larger than limits.MAX_EXPR_NODES become unknown, with a note."""
-    if v.shape is None or not any(_limits.expr_too_large(d) for d in v.shape):
-        if v.value is not None and any(_limits.expr_too_large(x) for x in v.value):
-            return Value(v.shape, v.dtype, None, v.is_initializer)
-        return v
-    ctx.warn(f"node {node.name!r} (op {node.op_type}): a shape formula has more than {_limits.MAX_EXPR_NODES} "
-             f"terms; that dim is left unknown")
-    return Value(tuple(None if _limits.expr_too_large(d) else d for d in v.shape), v.dtype, None, v.is_initializer)
+    """v in canonical form; a dim (or a tracked element) whose formula passes the work limit
+    (algebra.MAX_SIZE) becomes unknown, with a note naming the node; the other dims are kept."""
+    shape, value, lost = v.shape, v.value, False
+    if shape is not None:
+        dims = []
+        for d in shape:
+            try:
+                dims.append(canon(d))
+            except TooComplex:
+                dims.append(None)
+                lost = True
+        shape = tuple(dims)
+    if value is not None and len(value) > VALUE_LIMIT:  # contents of large tensors are not carried
+        value = None
+    if value is not None:
+        try:
+            value = tuple(canon(x) if isinstance(x, sympy.Expr) and not x.is_Number else x for x in value)
+        except TooComplex:
+            value = None
+            ctx.warn(f"node {node.name!r} (op {node.op_type}): a computed shape value passed the work limit "
+                     f"({_algebra.MAX_SIZE} terms); its contents are unknown, and so are the dims made from it")
+    if lost:
+        ctx.warn(f"node {node.name!r} (op {node.op_type}): a shape formula passed the work limit "
+                 f"({_algebra.MAX_SIZE} terms); that dim is left unknown")
+    return Value(shape, v.dtype, value, v.is_initializer)
 
 
 def infer(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True) -> InferResult:

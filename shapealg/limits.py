@@ -6,9 +6,10 @@
   re-fires every ``REFIRE`` seconds until the block is left, in case something swallows it anyway.
   Uses ``SIGALRM`` / ``setitimer``: on a platform without them, or outside the main thread, the block
   runs unbounded (a no-op, never an error).
-- Per-node bounds that ``infer`` applies around each shape rule: ``node_seconds()`` (env
-  ``SHAPEALG_NODE_TIME_LIMIT``, default 20 s) and ``MAX_EXPR_NODES`` (a shape formula with a larger expression tree
-  becomes unknown, with a warning naming the node and the op).
+- Shape rules have no clock: their work is bounded by the dim algebra's size limits (``algebra.MAX_SIZE``,
+  ``algebra.MAX_PRODUCT``; a formula past them becomes unknown with a warning naming the node), and the
+  valid-set reasoning by a step count (``domain.budget``), so the same file gives the same answer on any
+  machine under any load. A clock is only the last resort for a whole command:
 - The CLI's limit for a whole command: ``command_seconds()`` (env ``SHAPEALG_TIME_LIMIT``, default 600 s;
   0 switches it off); on expiry the command ends with a one-line error naming the file and exit status 2.
 """
@@ -21,13 +22,10 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
-__all__ = ["TimeLimitExceeded", "time_limit", "node_seconds", "command_seconds", "MAX_EXPR_NODES", "MAX_RANK",
-           "expr_too_large"]
+__all__ = ["TimeLimitExceeded", "time_limit", "command_seconds", "MAX_RANK"]
 
 MAX_RANK = 1024          # an output of higher rank (from a malformed shape vector) is read as unknown
-MAX_EXPR_NODES = 20000   # sympy tree size above which a shape formula is dropped (unknown) with a note
 REFIRE = 0.5             # seconds between re-raises if an expired limit's exception was swallowed
-DEFAULT_NODE_SECONDS = 20.0
 DEFAULT_COMMAND_SECONDS = 600.0
 
 
@@ -50,11 +48,6 @@ def _env_seconds(name: str, default: float) -> Optional[float]:
     except ValueError:
         return default
     return v if v > 0 else None  # 0 or negative: no limit
-
-
-def node_seconds() -> Optional[float]:
-    """Wall-clock limit for one node's shape rule (None: unbounded)."""
-    return _env_seconds("SHAPEALG_NODE_TIME_LIMIT", DEFAULT_NODE_SECONDS)
 
 
 def command_seconds() -> Optional[float]:
@@ -141,22 +134,3 @@ def time_limit(seconds: Optional[float], what: str = "") -> Iterator[Optional[ob
             if not _stack:
                 signal.signal(signal.SIGALRM, _previous_handler if _previous_handler is not None else signal.SIG_DFL)
                 _previous_handler = None
-
-
-def expr_too_large(d) -> bool:
-    """True when ``d`` is a sympy expression whose tree has more than MAX_EXPR_NODES nodes. The walk stops
-    at the limit, so the check itself is bounded."""
-    if d is None or isinstance(d, int):
-        return False
-    try:
-        import sympy
-        n = 0
-        for _ in sympy.preorder_traversal(d):
-            n += 1
-            if n > MAX_EXPR_NODES:
-                return True
-        return False
-    except RecursionError:
-        return True
-    except Exception:  # noqa: BLE001 - not a sympy expression: not ours to judge
-        return False

@@ -9,7 +9,7 @@ import sympy
 from ..dims import symbol
 from ..tensor import Constraint
 from .budget import budget, spent
-from .budget import seconds as budget_seconds
+from .budget import steps as budget_steps
 from .classes import reset as prove_reset
 from .result import Domain, _fmt_size
 from .atoms import _Atom, _make_atom
@@ -144,7 +144,7 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
     names = tuple(dict.fromkeys(list(names) + extra))
     prove_reset()
     try:
-        with budget(budget_seconds()):
+        with budget(budget_steps()):
             solved = _solve(atoms, names, bound)
             breaking = _breaking(solved, atoms, kept, names, bound)
             out_of_time = spent()
@@ -237,7 +237,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
     else:
         method = "; ".join(methods)
     if out_of_time:
-        method += f"; the symbolic time budget ({budget_seconds():g} s, SHAPEALG_DOMAIN_TIME_LIMIT) ran out"
+        method += f"; the symbolic work budget ({budget_steps()} steps, SHAPEALG_DOMAIN_STEPS) ran out"
 
     dom = Domain(names, valid_if, solved.verdict, "", method, solved.exact, solved.bound,
                  lower_bounds, moduli, finite_set, finite_syms, finite_count, breaking, tuple(kept),

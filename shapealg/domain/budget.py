@@ -1,56 +1,85 @@
-"""A time budget for the symbolic reasoning of one ``analyze_domain`` call.
+"""A work budget for the symbolic reasoning of one ``analyze_domain`` call.
 
-The symbolic steps (periods, proofs by residue classes) check it cooperatively; once spent they raise
-``_Unsupported`` and the caller takes its bounded exhaustive fallback, which the result reports as "not
-proven". Env ``SHAPEALG_DOMAIN_TIME_LIMIT`` (seconds, default 20; 0 switches it off)."""
+The symbolic steps (periods, proofs by residue classes) count their steps with ``check()``; once
+``MAX_STEPS`` are spent they raise ``_Unsupported`` and the caller takes its bounded exhaustive fallback,
+which the result reports as "not proven". The budget counts work, never seconds, so the same model gets
+the same answer on any machine under any load; a memoised step (``charged``) costs what it cost the first
+time, so the answer does not depend on what the process analysed before either.
+Env ``SHAPEALG_DOMAIN_STEPS`` (default 200000; 0 switches it off)."""
 from __future__ import annotations
 
+import functools
 import os
-import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from .ir import _Unsupported
 
-DEFAULT_SECONDS = 20.0
+DEFAULT_STEPS = 200_000
 
 
 class BudgetSpent(_Unsupported):
     """The symbolic budget is spent (never cached as a result: a later call has its own budget)."""
 
-_deadline: Optional[float] = None
+
+_limit: Optional[int] = None
+_used = 0
 _spent = False
 
 
-def seconds() -> Optional[float]:
-    raw = os.environ.get("SHAPEALG_DOMAIN_TIME_LIMIT", "").strip()
+def steps() -> Optional[int]:
+    raw = os.environ.get("SHAPEALG_DOMAIN_STEPS", "").strip()
     try:
-        v = float(raw) if raw else DEFAULT_SECONDS
+        v = int(raw) if raw else DEFAULT_STEPS
     except ValueError:
-        v = DEFAULT_SECONDS
+        v = DEFAULT_STEPS
     return v if v > 0 else None
 
 
 @contextmanager
-def budget(limit: Optional[float]) -> Iterator[None]:
-    global _deadline, _spent
-    prev, prev_spent = _deadline, _spent
-    _deadline = None if limit is None else time.monotonic() + limit
-    _spent = False
+def budget(limit: Optional[int]) -> Iterator[None]:
+    global _limit, _used, _spent
+    prev = _limit, _used, _spent
+    _limit, _used, _spent = limit, 0, False
     try:
         yield
     finally:
-        _deadline, _spent = prev, prev_spent
+        _limit, _used, _spent = prev
 
 
 def spent() -> bool:
-    global _spent
-    if _deadline is not None and time.monotonic() > _deadline:
-        _spent = True
     return _spent
 
 
+def charge(n: int) -> None:
+    """Count n steps; raise once the budget is spent (the caller falls back to a bounded search)."""
+    global _used, _spent
+    _used += n
+    if _limit is not None and _used > _limit:
+        _spent = True
+    if _spent:
+        raise BudgetSpent(f"the symbolic analysis used its {_limit} steps (SHAPEALG_DOMAIN_STEPS)")
+
+
 def check() -> None:
-    """Raise _Unsupported once the budget is spent (the caller falls back to a bounded search)."""
-    if spent():
-        raise BudgetSpent("the time budget of the symbolic analysis is spent")
+    """One step."""
+    charge(1)
+
+
+def charged(fn):
+    """Memoise fn and charge a cached answer the steps it took when it was computed."""
+    memo: dict = {}
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        hit = memo.get(args)
+        if hit is not None:
+            charge(hit[1])
+            return hit[0]
+        before = _used
+        out = fn(*args)
+        if len(memo) < 100_000:
+            memo[args] = (out, _used - before)
+        return out
+    wrapper.cache_clear = memo.clear
+    return wrapper

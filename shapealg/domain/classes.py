@@ -13,10 +13,9 @@ from __future__ import annotations
 import itertools
 import math
 from fractions import Fraction
-from functools import lru_cache
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .budget import BudgetSpent, check
+from .budget import BudgetSpent, charged, check
 from .ir import _Unsupported
 from .sets import SymbolSet
 from .structure import _lin, _syms
@@ -296,7 +295,7 @@ def _decide(node, names: Sequence[str], sets: Mapping[str, SymbolSet]):
         return None
 
 
-@lru_cache(maxsize=4096)
+@charged
 def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]):
     """Partition the product of ``sets`` into classes on each of which ``node`` is constant: a list of
     (combo, truth), combo = one (P, c) per symbol; None when that cannot be shown within the limits.

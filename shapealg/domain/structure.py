@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
 from typing import Optional, Tuple
 
-from .budget import check
+from .budget import charged, check
 from .ir import _Unsupported, _cbool, _cexpr
 
 _MAX_PERIOD = 1 << 16  # largest period scanned residue by residue
@@ -212,7 +211,7 @@ def _eventual(bnode, M: int, r: int, thr: list) -> bool:
     raise _Unsupported(k)
 
 
-@lru_cache(maxsize=100_000)
+@charged
 def _periodic_info(bnode) -> Tuple[int, int]:
     """(period M, threshold T): for H >= T the atom's truth depends only on H mod M."""
     M = _period(bnode)

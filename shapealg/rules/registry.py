@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import sympy
 
-from ..dims import MaybeDim, canon, known_equal
+from ..dims import MaybeDim, canon, known_equal, known_ge, simplify_bool
 from ..tensor import Constraint, ShapealgError
 
 Rule = Callable[..., object]
@@ -61,10 +61,9 @@ class NodeContext:
 
     def require(self, condition, reason: str) -> None:
         """Record that the node runs only where ``condition`` holds (trivially true ones are dropped)."""
-        if condition is True or condition == sympy.true:
+        condition = simplify_bool(condition)  # canonical formulas; comparisons the ranges decide are decided
+        if condition == sympy.true:
             return
-        if condition is False:
-            condition = sympy.false
         self.constraints.append(Constraint(self.node, self.op_type, condition, reason))
 
     def require_equal(self, a: MaybeDim, b: MaybeDim, reason: str) -> None:
@@ -75,17 +74,24 @@ class NodeContext:
         self.require(sympy.Eq(sympy.sympify(canon(a)), sympy.sympify(canon(b))), reason)
 
     def require_positive(self, d: MaybeDim, what: str) -> None:
-        """An output length must be >= 1."""
+        """``d >= 1``: only where the op's spec or the runtime refuse an empty axis (Conv's output, which
+        onnxruntime rejects at 0). ONNX allows 0-sized dims: most ops want ``require_nonnegative``."""
+        self._require_at_least(d, 1, what)
+
+    def require_nonnegative(self, d: MaybeDim, what: str) -> None:
+        """``d >= 0``: a length computed by the op may be 0 (an empty tensor), never negative."""
+        self._require_at_least(d, 0, what)
+
+    def _require_at_least(self, d: MaybeDim, k: int, what: str) -> None:
         if d is None:
             return
         if isinstance(d, int):
-            if d < 1:
-                self.require(sympy.false, f"{what} is {d} (must be >= 1)")
+            if d < k:
+                self.require(sympy.false, f"{what} is {d} (must be >= {k})")
             return
-        cond = sympy.Ge(canon(d), 1)
-        if cond is sympy.true:
+        if known_ge(d, k) is True:
             return
-        self.require(cond, f"{what} = {d} must be >= 1")
+        self.require(sympy.Ge(canon(d), k), f"{what} = {d} must be >= {k}")
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -69,7 +69,7 @@ def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Opti
     else:
         raise RuleError("neither scales nor sizes given")
     for a in ax:
-        ctx.require_positive(out[a], f"resized axis {a}")
+        ctx.require_nonnegative(out[a], f"resized axis {a}")
     return Value(tuple(out), x.dtype)
 
 
@@ -84,7 +84,7 @@ def upsample(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, *, s
         ctx.require(False, f"Upsample scales {list(sc)} must all be >= 1")
     for a, s in enumerate(sc):
         if float(s) != 1.0:
-            ctx.require_positive(out[a], f"resized axis {a}")
+            ctx.require_nonnegative(out[a], f"resized axis {a}")
     return Value(out, x.dtype)
 
 

@@ -119,7 +119,7 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
                 ctx.require(sympy.Eq(sympy.sympify(r), 0) if not isinstance(r, int) else False,
                             f"{total} elements cannot be reshaped to {_fmt(out)}: not divisible by {known}")
             out[infer_at] = exactdiv(total, known) if known != 0 else 0
-            ctx.require_positive(out[infer_at], f"the inferred (-1) dim {infer_at}")
+            ctx.require_nonnegative(out[infer_at], f"the inferred (-1) dim {infer_at}")
     elif total is not None:
         ctx.require_equal(total, prod(out), f"element count {total} must equal the target shape's "
                                             f"{prod(out)} ({_fmt(out)})")
@@ -242,7 +242,7 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
             sizes = [exactdiv(d, n)] * n
         else:
             sizes = [chunk] * (n - 1) + [d - chunk * (n - 1)]
-            ctx.require_positive(sizes[-1], f"the last of {n} splits of axis {a}")
+            ctx.require_nonnegative(sizes[-1], f"the last of {n} splits of axis {a}")
     elif d is not None:
         ctx.require_equal(d, sum(sizes), f"split sizes {sizes} must sum to axis {a}'s {d}")
     vals = [None] * len(sizes)
@@ -315,7 +315,7 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
                 x.shape[a], int) else x.shape[a] > max(p[j], p[j + k]), f"reflect pad {max(p[j], p[j + k])} "
                 f"needs axis {a} longer than the pad")
         if not (isinstance(p[j], int) and p[j] >= 0 and isinstance(p[j + k], int) and p[j + k] >= 0):
-            ctx.require_positive(out[a], f"padded axis {a}")
+            ctx.require_nonnegative(out[a], f"padded axis {a}")
     return Value(tuple(out), x.dtype)
 
 

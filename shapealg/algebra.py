@@ -1,0 +1,741 @@
+"""The dim algebra under the sympy face: canonical, range-aware, memoised.
+
+A dim formula is turned into a *polynomial over atoms* (``Poly``): a sum of ``coefficient * monomial``,
+a monomial a product of atoms raised to positive integer powers. Atoms are integer symbols, canonical
+floors ``floor(N/q)`` (N a polynomial with integer coefficients, q >= 2), and opaque functions
+(Max, Min, Piecewise, ... with canonical arguments). Every object is a hashable tuple, built once and
+memoised, so work grows with the number of distinct subexpressions, not with the printed size.
+
+Every rewrite below is exact for every integer value of the integer atoms in their ranges
+(symbols are >= 1 unless sympy says otherwise). ``Mod(a, q)`` (q a positive integer) is read as
+``a - q*floor(a/q)``; ``ceiling(x)`` as ``-floor(-x)``; the conversion back to sympy prints
+``floor((P + q - 1)/q)`` as ``ceiling(P/q)`` and ``a - q*floor(a/q)`` as ``Mod(a, q)``.
+
+Limits are counted in work: a polynomial whose size (atoms and terms, nested) passes ``MAX_SIZE`` raises
+``TooComplex``; the caller turns the dim into unknown with a warning naming the node.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import lru_cache
+from typing import Dict, Optional, Tuple
+
+import sympy
+
+__all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval"]
+
+MAX_SIZE = 256           # nodes of one canonical formula (terms + atoms, nested) before it is given up
+MAX_PRODUCT = 8192       # term pairs one multiplication may form (the work of expanding it)
+MAX_BRANCHES = 16        # Min/Max case splits tried when bounding one sum
+
+INF = math.inf
+Interval = Tuple[object, object]  # (lo, hi): Fraction / int, or -inf / inf
+
+
+class TooComplex(ArithmeticError):
+    """A formula passed the work limit (``MAX_SIZE``); the dim it was for is unknown."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# representation: Poly = tuple(sorted((mono, coeff))); mono = tuple(sorted((atom, power)))
+# atoms: ("s", name)  integer symbol;  ("f", N, q)  floor(N/q);  ("x", key)  opaque (see _OPAQUE)
+# ---------------------------------------------------------------------------------------------------
+_SYMS: Dict[str, sympy.Symbol] = {}
+_OPAQUE: Dict[str, Tuple[sympy.Expr, bool]] = {}   # key -> (sympy expression, integer-valued)
+_SIZE: Dict[tuple, int] = {}
+
+
+def _num(c):
+    """A coefficient: an int where it is one (cheaper to hash and add), else a Fraction."""
+    return c if type(c) is int else (c.numerator if c.denominator == 1 else c)
+
+
+def _poly(d: Dict[tuple, Fraction]) -> tuple:
+    p = tuple(sorted((m, _num(c)) for m, c in d.items() if c != 0))
+    if p not in _SIZE:
+        s = 0
+        for m, _c in p:
+            s += 1
+            for a, _e in m:
+                s += _atom_size(a)
+        if s > MAX_SIZE:
+            raise TooComplex(f"a formula of more than {MAX_SIZE} terms")
+        _SIZE[p] = s
+    return p
+
+
+def _atom_size(a) -> int:
+    if a[0] == "f":
+        return 1 + _SIZE.get(a[1], 1)
+    if a[0] == "x":
+        return 1 + len(a[1]) // 16
+    return 1
+
+
+def size_of(p: tuple) -> int:
+    return _SIZE.get(p, 1)
+
+
+def _const(c) -> tuple:
+    return _poly({(): Fraction(c)})
+
+
+def _atom_poly(a) -> tuple:
+    return _poly({((a, 1),): Fraction(1)})
+
+
+def _add(p: tuple, q: tuple, k=1) -> tuple:
+    d = dict(p)
+    for m, c in q:
+        d[m] = d.get(m, 0) + k * c
+    return _poly(d)
+
+
+def _scale(p: tuple, k) -> tuple:
+    return _poly({m: c * k for m, c in p}) if k != 0 else ()
+
+
+def _mono_mul(a: tuple, b: tuple) -> tuple:
+    d = dict(a)
+    for at, e in b:
+        d[at] = d.get(at, 0) + e
+    return tuple(sorted(d.items()))
+
+
+def _mul(p: tuple, q: tuple) -> tuple:
+    if len(p) * len(q) > MAX_PRODUCT:
+        raise TooComplex(f"a product of {len(p)} by {len(q)} terms")
+    d: Dict[tuple, Fraction] = {}
+    for m1, c1 in p:
+        for m2, c2 in q:
+            m = _mono_mul(m1, m2)
+            d[m] = d.get(m, 0) + c1 * c2
+    return _poly(d)
+
+
+def _is_const(p: tuple) -> bool:
+    return not p or (len(p) == 1 and p[0][0] == ())
+
+
+def _const_of(p: tuple) -> Fraction:
+    return p[0][1] if p and p[0][0] == () else Fraction(0)
+
+
+def _int_atom(a) -> bool:
+    return a[0] in ("s", "f") or (a[0] == "x" and _OPAQUE[a[1]][1])  # ("d", ...) deltas are not
+
+
+def _int_valued(p: tuple) -> bool:
+    return all(c.denominator == 1 and all(_int_atom(a) for a, _e in m) for m, c in p)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ranges
+# ---------------------------------------------------------------------------------------------------
+def _imul(x: Interval, y: Interval) -> Interval:
+    prods = []
+    for a in x:
+        for b in y:
+            if (a == 0 and b in (INF, -INF)) or (b == 0 and a in (INF, -INF)):
+                prods.append(0)
+            else:
+                prods.append(a * b)
+    return min(prods), max(prods)
+
+
+def _ipow(x: Interval, e: int) -> Interval:
+    lo, hi = x
+    if e % 2 == 0 and lo < 0 < hi:  # an even power of an interval across 0
+        m = max(-lo, hi)
+        return 0, (m ** e if m != INF else INF)
+    return _imul_n(x, e)
+
+
+def _imul_n(x: Interval, e: int) -> Interval:
+    out: Interval = (1, 1)
+    for _ in range(e):
+        out = _imul(out, x)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _atom_range(a) -> Interval:
+    kind = a[0]
+    if kind == "s":
+        s = _SYMS[a[1]]
+        if s.is_positive:
+            return 1, INF
+        if s.is_nonnegative:
+            return 0, INF
+        return -INF, INF
+    if kind == "d":  # floor(N/q) - N/q
+        return -Fraction(a[1][2] - 1, a[1][2]), 0
+    if kind == "f":
+        lo, hi = poly_range(a[1])
+        q = a[2]
+        return (lo // q if lo != -INF else -INF), (hi // q if hi != INF else INF)
+    e, _ = _OPAQUE[a[1]]
+    return _opaque_range(e)
+
+
+def _opaque_range(e) -> Interval:
+    if isinstance(e, (sympy.Max, sympy.Min)):
+        rs = [bounds(x) for x in e.args]
+        f = max if isinstance(e, sympy.Max) else min
+        return f(r[0] for r in rs), f(r[1] for r in rs)
+    if isinstance(e, sympy.Piecewise):
+        rs = [bounds(x) for x, _c in e.args]
+        return min(r[0] for r in rs), max(r[1] for r in rs)
+    if isinstance(e, sympy.Abs):
+        lo, hi = bounds(e.args[0])
+        if lo >= 0:
+            return lo, hi
+        if hi <= 0:
+            return -hi, -lo
+        return 0, max(-lo, hi)
+    if isinstance(e, sympy.sign):
+        lo, hi = bounds(e.args[0])
+        return (-1 if lo < 0 else (0 if lo == 0 else 1)), (1 if hi > 0 else (0 if hi == 0 else -1))
+    if e.is_nonnegative:
+        return 0, INF
+    return -INF, INF
+
+
+def _mono_range(m: tuple) -> Interval:
+    out: Interval = (1, 1)
+    for a, e in m:
+        out = _imul(out, _ipow(_atom_range(a), e))
+    return out
+
+
+def _plain_range(p: tuple) -> Interval:
+    lo, hi = 0, 0
+    for m, c in p:
+        r = _imul((c, c), _mono_range(m))
+        lo, hi = lo + r[0], hi + r[1]
+    return lo, hi
+
+
+def _linear_floor_terms(p: tuple):
+    return [(m, c) for m, c in p if len(m) == 1 and m[0][1] == 1 and m[0][0][0] == "f"]
+
+
+def _linear_minmax_terms(p: tuple):
+    out = []
+    for m, c in p:
+        if len(m) == 1 and m[0][1] == 1 and m[0][0][0] == "x":
+            e = _OPAQUE[m[0][0][1]][0]
+            if isinstance(e, (sympy.Max, sympy.Min)):
+                out.append((m, c, e))
+    return out
+
+
+@lru_cache(maxsize=None)
+def poly_range(p: tuple) -> Interval:
+    """Bounds of p over every integer point of the atoms' ranges (sound, not always tight)."""
+    lo, hi = _plain_range(p)
+    # floor(N/q) == N/q - d with d in [0, (q-1)/q]: substituting keeps cancellations (H - 4*floor(H/4) in [0, 3])
+    lin = _linear_floor_terms(p)
+    if lin:
+        # the outermost floors only (not those inside another's numerator), all at once; then again
+        inner = {a for m, _c in lin for nm, _nc in m[0][0][1] for a, _e in nm}
+        d = dict(p)
+        for m, c in lin:
+            a = m[0][0]
+            if a in inner:
+                continue
+            d[m] -= c
+            for m2, c2 in a[1]:
+                d[m2] = d.get(m2, 0) + Fraction(c * c2, a[2])
+            d[((("d", a), 1),)] = c
+        try:
+            l2, h2 = poly_range(_poly(d))
+            lo, hi = max(lo, l2), min(hi, h2)
+        except TooComplex:
+            pass
+    # c*Min(a, b): lo is the smaller of the cases (exact for c > 0), hi likewise; Max the other way round
+    mm = _linear_minmax_terms(p)
+    if mm:
+        m, c, e = mm[0]
+        rest = dict(p)
+        del rest[m]
+        los, his = [], []
+        for arg in e.args[:MAX_BRANCHES]:
+            try:
+                q = _add(_poly(rest), _scale(_from_sympy(arg), c))
+                r = poly_range(q)
+            except TooComplex:
+                los, his = [], []
+                break
+            los.append(r[0])
+            his.append(r[1])
+        if los:
+            # S + c*Max(a, b) with c > 0 is Max(S + c*a, S + c*b): lo >= each case's lo, hi = the largest hi;
+            # with c < 0 (or for Min) it is a Min of the cases: lo = the smallest lo, hi <= each case's hi
+            maxlike = (c > 0) == isinstance(e, sympy.Max)
+            lo2 = max(los) if maxlike else min(los)
+            hi2 = max(his) if maxlike else min(his)
+            lo, hi = max(lo, lo2), min(hi, hi2)
+    if len(p) > 1 and any(len(m) > 1 or (m and m[0][1] > 1) for m, _c in p):
+        fac = _factors(p)  # a product: the product of its factors' ranges keeps their signs
+        if fac is not None:
+            r: Interval = (1, 1)
+            for f in fac:
+                r = _imul(r, poly_range(f))
+            lo, hi = max(lo, r[0]), min(hi, r[1])
+    if _int_valued(p):
+        lo = math.ceil(lo) if lo != -INF else lo
+        hi = math.floor(hi) if hi != INF else hi
+    return lo, hi
+
+
+def bounds(e) -> Interval:
+    """(lo, hi) of a dim expression over every size (symbols >= 1); infinite ends are +-math.inf."""
+    if isinstance(e, int):
+        return e, e
+    return poly_range(_from_sympy(e))
+
+
+def sign_of_ge0(e) -> Optional[bool]:
+    """e >= 0 at every size (True), at none (False), or it depends (None)."""
+    lo, hi = bounds(e)
+    if lo >= 0:
+        return True
+    if hi < 0:
+        return False
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# floors: the canonical floor(N/q)
+# ---------------------------------------------------------------------------------------------------
+def _sym_residue(c: int, q: int) -> int:
+    """c's residue mod q nearest 0 (a tie keeps c's sign): floor(3x/4) == x + floor(-x/4) keeps one
+    spelling of a pad, while floor(x/2) and ceiling(x/2) stay as they are."""
+    r = c % q
+    return r - q if 2 * r > q or (2 * r == q and c < 0) else r
+
+
+@lru_cache(maxsize=None)
+def _floor(p: tuple) -> tuple:
+    """floor(p) as a canonical Poly."""
+    if not _int_valued(_poly({m: Fraction(1) for m, _c in p})):  # a non-integer atom: floor stays opaque
+        return _opaque(sympy.floor(_to_sympy(p)))
+    q = 1
+    for _m, c in p:
+        q = q * c.denominator // math.gcd(q, c.denominator)
+    # floor((q*A + R + r)/q) == A + floor((R + r)/q) for integer A: integer parts move out
+    outside: Dict[tuple, Fraction] = {}
+    inside: Dict[tuple, int] = {}
+    for m, c in p:
+        n = int(c * q)
+        if m == ():
+            outside[()] = Fraction(n // q)
+            if n % q:
+                inside[()] = n % q
+            continue
+        r = _sym_residue(n, q)
+        if n != r:
+            outside[m] = Fraction(n - r, q)
+        if r:
+            inside[m] = r
+    out = _poly(outside)
+    if q == 1 or not any(m != () for m in inside):
+        return out
+    return _add(out, _floor_int(_poly({m: Fraction(c) for m, c in inside.items()}), q))
+
+
+def _floor_int(n: tuple, q: int) -> tuple:
+    """floor(n/q) for an integer-coefficient n with no monomial divisible by q, 0 <= const < q."""
+    r = int(_const_of(n))
+    body = tuple((m, c) for m, c in n if m != ())
+    g = q
+    for _m, c in body:
+        g = math.gcd(g, int(c))
+    if g > 1:  # floor((g*P + r)/(g*q')) == floor((P + floor(r/g))/q')
+        inner = _add(_scale(_poly(dict(body)), Fraction(1, g)), _const(r // g))
+        return _floor(_scale(inner, Fraction(1, q // g)))
+    # one sign: floor((-P + r)/q) == -floor((P - r + q - 1)/q)
+    if body[0][1] < 0:
+        neg = _add(_scale(_poly(dict(body)), -1), _const(q - 1 - r))
+        return _scale(_floor_int(neg, q), -1)
+    # nested floors collapse: floor((floor(A/q1) + B)/q) == floor((A + q1*B)/(q1*q)) for integer B
+    for m, c in body:
+        if c == 1 and len(m) == 1 and m[0][1] == 1 and m[0][0][0] == "f":
+            a = m[0][0]
+            rest = _add(n, ((m, Fraction(1)),), -1)
+            return _floor(_scale(_add(a[1], _scale(rest, a[2])), Fraction(1, a[2] * q)))
+    lo, hi = poly_range(n)
+    if lo != -INF and hi != INF and lo // q == hi // q:  # decided by the range
+        return _const(lo // q)
+    return _atom_poly(("f", n, q))
+
+
+# ---------------------------------------------------------------------------------------------------
+# sympy -> Poly
+# ---------------------------------------------------------------------------------------------------
+def _opaque(e: sympy.Expr, integer: Optional[bool] = None) -> tuple:
+    if e.is_Integer:
+        return _const(int(e))
+    key = sympy.srepr(e) if len(e.args) < 2 else str(e) + "|" + sympy.srepr(e.func)
+    if key not in _OPAQUE:
+        if integer is None:
+            integer = bool(e.is_integer)
+        _OPAQUE[key] = (e, integer)
+    return _atom_poly(("x", key))
+
+
+@lru_cache(maxsize=None)
+def _from_sympy(e) -> tuple:
+    if isinstance(e, int):
+        return _const(e)
+    if e.is_Number:
+        if e.is_Rational:
+            return _const(Fraction(int(e.p), int(e.q)))
+        return _opaque(e, False)
+    if e.is_Symbol:
+        if e.is_integer:
+            _SYMS.setdefault(e.name, e)
+            if _SYMS[e.name] is e:
+                return _atom_poly(("s", e.name))
+        return _opaque(e)
+    if e.is_Add:
+        out: tuple = ()
+        for t in e.args:
+            out = _add(out, _from_sympy(t))
+        return out
+    if e.is_Mul:
+        out = _const(1)
+        for t in e.args:
+            out = _mul(out, _from_sympy(t))
+        return out
+    if e.is_Pow:
+        b, x = e.args
+        if x.is_Integer and int(x) > 0:
+            out, bp = _const(1), _from_sympy(b)
+            for _ in range(int(x)):
+                out = _mul(out, bp)
+            return out
+        if x.is_Integer and _is_const(_from_sympy(b)) and _const_of(_from_sympy(b)) != 0:
+            return _const(_const_of(_from_sympy(b)) ** int(x))
+        return _opaque(e.func(_to_sympy(_from_sympy(b)), x))
+    if isinstance(e, sympy.floor):
+        return _floor(_from_sympy(e.args[0]))
+    if isinstance(e, sympy.ceiling):  # ceiling(x) == -floor(-x)
+        return _scale(_floor(_scale(_from_sympy(e.args[0]), -1)), -1)
+    if isinstance(e, sympy.Mod):
+        a, q = _from_sympy(e.args[0]), _from_sympy(e.args[1])
+        if _is_const(q) and _const_of(q) > 0 and _const_of(q).denominator == 1 and _int_valued(a):
+            k = _const_of(q)  # Mod(a, k) == a - k*floor(a/k)
+            return _add(a, _scale(_floor(_scale(a, Fraction(1) / k)), -k))
+        return _opaque(sympy.Mod(_to_sympy(a), _to_sympy(q)))
+    if isinstance(e, (sympy.Max, sympy.Min)):
+        return _minmax(type(e), tuple(_from_sympy(x) for x in e.args))
+    if isinstance(e, sympy.Piecewise):
+        return _piecewise(e)
+    if isinstance(e, sympy.Abs):
+        a = _from_sympy(e.args[0])
+        lo, hi = poly_range(a)
+        if lo >= 0:
+            return a
+        if hi <= 0:
+            return _scale(a, -1)
+        return _opaque(sympy.Abs(_to_sympy(a)), _int_valued(a))
+    if isinstance(e, sympy.sign):
+        a = _from_sympy(e.args[0])
+        lo, hi = poly_range(a)
+        if lo > 0:
+            return _const(1)
+        if hi < 0:
+            return _const(-1)
+        if lo == hi == 0:
+            return _const(0)
+        return _opaque(sympy.sign(_to_sympy(a)), True)
+    if e.args:
+        return _opaque(e.func(*[_to_sympy(_from_sympy(x)) if isinstance(x, sympy.Expr) else x for x in e.args]))
+    return _opaque(e)
+
+
+def _ge0(p: tuple) -> Optional[bool]:
+    lo, hi = poly_range(p)
+    if lo >= 0:
+        return True
+    if hi < 0:
+        return False
+    return None
+
+
+def _minmax(kind, args: Tuple[tuple, ...]) -> tuple:
+    """Max / Min with nested ones flattened and every argument another one dominates dropped."""
+    flat = []
+    for a in args:
+        if len(a) == 1 and a[0][1] == 1 and len(a[0][0]) == 1 and a[0][0][0][1] == 1 and a[0][0][0][0][0] == "x":
+            e = _OPAQUE[a[0][0][0][0][1]][0]
+            if isinstance(e, kind):
+                flat.extend(_from_sympy(x) for x in e.args)
+                continue
+        flat.append(a)
+    keep = []
+    for a in sorted(set(flat)):
+        keep = [b for b in keep if not _dominates(kind, a, b)]
+        if not any(_dominates(kind, b, a) for b in keep):
+            keep.append(a)
+    if len(keep) == 1:
+        return keep[0]
+    consts = [k for k in keep if _is_const(k)]
+    if len(consts) > 1:  # two constants: keep the one that matters
+        c = max(consts, key=_const_of) if kind is sympy.Max else min(consts, key=_const_of)
+        keep = [k for k in keep if not _is_const(k) or k is c]
+    integer = all(_int_valued(k) for k in keep)
+    return _opaque(kind(*[_to_sympy(k) for k in keep], evaluate=False), integer)
+
+
+def _dominates(kind, a: tuple, b: tuple) -> bool:
+    """a makes b redundant in Max (a >= b everywhere) / Min (a <= b everywhere)."""
+    diff = _add(a, b, -1) if kind is sympy.Max else _add(b, a, -1)
+    return _ge0(diff) is True
+
+
+def _piecewise(e: sympy.Piecewise) -> tuple:
+    pieces = []
+    for val, cond in e.args:
+        t = _decide(cond)
+        if t is False:
+            continue
+        v = _from_sympy(val)
+        if t is True:
+            if not pieces:
+                return v
+            pieces.append((v, sympy.true))
+            break
+        pieces.append((v, cond))
+    if not pieces:
+        return _opaque(e)
+    if all(v == pieces[0][0] for v, _c in pieces):
+        return pieces[0][0]
+    integer = all(_int_valued(v) for v, _c in pieces)
+    return _opaque(sympy.Piecewise(*[(_to_sympy(v), c) for v, c in pieces]), integer)
+
+
+def decide(cond) -> Optional[bool]:
+    """A comparison of dims decided at every size from the ranges (True / False), or None."""
+    return _decide(cond)
+
+
+def _decide(cond) -> Optional[bool]:
+    """A relational's truth at every size, from ranges; None when it depends."""
+    if cond is sympy.true or cond is True:
+        return True
+    if cond is sympy.false or cond is False:
+        return False
+    if isinstance(cond, sympy.core.relational.Relational):
+        try:
+            d = _add(_from_sympy(cond.lhs), _from_sympy(cond.rhs), -1)
+        except TooComplex:
+            return None
+        lo, hi = poly_range(d)
+        op = cond.rel_op
+        if op == "==":
+            return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
+        if op == "!=":
+            return False if lo == hi == 0 else (True if lo > 0 or hi < 0 else None)
+        if op == ">=":
+            return True if lo >= 0 else (False if hi < 0 else None)
+        if op == ">":
+            return True if lo > 0 else (False if hi <= 0 else None)
+        if op == "<=":
+            return True if hi <= 0 else (False if lo > 0 else None)
+        if op == "<":
+            return True if hi < 0 else (False if lo >= 0 else None)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Poly -> sympy (the printed, public form)
+# ---------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _atom_sympy(a) -> sympy.Expr:
+    if a[0] == "s":
+        return _SYMS[a[1]]
+    if a[0] == "f":
+        n, q = a[1], a[2]
+        r = int(_const_of(n))
+        if r == q - 1:  # floor((P + q - 1)/q) == ceiling(P/q)
+            return sympy.ceiling(_to_sympy(_add(n, _const(-r))) / q)
+        return sympy.floor(_to_sympy(n) / q)
+    return _OPAQUE[a[1]][0]
+
+
+def _mono_sympy(m: tuple) -> sympy.Expr:
+    return sympy.Mul(*[_atom_sympy(a) ** e for a, e in m])
+
+
+def _fold_mods(p: tuple):
+    """Terms c*N - c*q*floor(N/q) of p, read back as c*Mod(N, q); returns (rest, [sympy terms])."""
+    d = dict(p)
+    mods = []
+    for m, c in p:
+        if m not in d or len(m) != 1 or m[0][1] != 1 or m[0][0][0] != "f":
+            continue
+        n, q = m[0][0][1], m[0][0][2]
+        k = Fraction(-c, q)
+        if k.denominator != 1 or k <= 0:
+            continue
+        if all(d.get(mn, 0) == k * cn for mn, cn in n):
+            for mn, cn in n:
+                del d[mn]
+            del d[m]
+            mods.append(k * sympy.Mod(_to_sympy(n), q))
+    return _poly(d) if mods else p, mods
+
+
+@lru_cache(maxsize=None)
+def _to_sympy(p: tuple) -> sympy.Expr:
+    if not p:
+        return sympy.Integer(0)
+    rest, mods = _fold_mods(p)
+    fac = _factor(rest)
+    if fac is not None and not mods:
+        return fac
+    terms = [_coeff(c) * _mono_sympy(m) for m, c in rest] + mods
+    return sympy.Add(*terms)
+
+
+def _coeff(c: Fraction):
+    return sympy.Integer(c.numerator) if c.denominator == 1 else sympy.Rational(c.numerator, c.denominator)
+
+
+def _primitive(p: tuple) -> Tuple[Fraction, tuple]:
+    """(content, p / content): integer coefficients with gcd 1, the first non-constant term positive."""
+    num, den = 0, 1
+    for _m, c in p:
+        num = math.gcd(num, c.numerator)
+        den = den * c.denominator // math.gcd(den, c.denominator)
+    content = Fraction(num, den)
+    lead = next((c for m, c in p if m != ()), p[0][1])
+    if lead < 0:
+        content = -content
+    return content, _scale(p, 1 / Fraction(content))
+
+
+@lru_cache(maxsize=None)
+def _factors(p: tuple) -> Optional[Tuple[tuple, ...]]:
+    """p == the product of the returned Polys (content and common monomial first), or None."""
+    if len(p) < 2:
+        return None
+    common = dict(p[0][0])
+    for m, _c in p[1:]:
+        md = dict(m)
+        common = {a: min(e, md.get(a, 0)) for a, e in common.items() if a in md}
+    base = {}
+    for m, c in p:
+        md = dict(m)
+        for a, e in common.items():
+            md[a] -= e
+        base[tuple(sorted((a, e) for a, e in md.items() if e))] = c
+    content, b = _primitive(_poly(base))
+    parts = _split(b)
+    if len(parts) == 1 and not common:
+        return None
+    out = [_poly({tuple(sorted(common.items())): content})]
+    for part in parts:
+        k, part = _primitive(part)
+        out.append(_const(k))
+        out.append(part)
+    return tuple(out)
+
+
+def _factor(p: tuple) -> Optional[sympy.Expr]:
+    """p as content * common monomial * a product of factors in disjoint sets of symbols, when it is
+    one: 32*(floor(H/2) - 2)*(floor(W/2) - 2) rather than its four expanded terms. None when p is one term
+    or does not split."""
+    fac = _factors(p)
+    if fac is None:
+        return None
+    factors = [_coeff(fac[0][0][1]), _mono_sympy(fac[0][0][0])]
+    for k, part in zip(fac[1::2], fac[2::2]):
+        factors.append(_coeff(_const_of(k)))
+        factors.append(_to_sympy_flat(part))
+    return sympy.Mul(*factors)  # at once: Mul(32, a + b) alone would distribute the 32
+
+
+def _to_sympy_flat(p: tuple) -> sympy.Expr:
+    rest, mods = _fold_mods(p)
+    return sympy.Add(*([_coeff(c) * _mono_sympy(m) for m, c in rest] + mods))
+
+
+@lru_cache(maxsize=None)
+def _atom_syms(a) -> frozenset:
+    if a[0] == "s":
+        return frozenset([a[1]])
+    if a[0] == "d":
+        return frozenset([repr(a)])  # a floor's fractional part: its own variable
+    if a[0] == "f":
+        out = frozenset()
+        for m, _c in a[1]:
+            for b, _e in m:
+                out |= _atom_syms(b)
+        return out
+    return frozenset(str(s) for s in _OPAQUE[a[1]][0].free_symbols)
+
+
+def _split(p: tuple) -> list:
+    """p == F(X) * G(Y) with X, Y disjoint symbol sets, recursively; [p] when it does not split."""
+    syms = set()
+    for m, _c in p:
+        for a, _e in m:
+            syms |= _atom_syms(a)
+    if len(syms) < 2:
+        return [p]
+    for s in sorted(syms):
+        xs = {s}
+        # columns: Y-monomial -> X-polynomial
+        cols: Dict[tuple, Dict[tuple, Fraction]] = {}
+        ok = True
+        for m, c in p:
+            mx = tuple((a, e) for a, e in m if _atom_syms(a) <= xs)
+            my = tuple((a, e) for a, e in m if not _atom_syms(a) <= xs)
+            if any(_atom_syms(a) & xs for a, _e in my):
+                ok = False
+                break
+            cols.setdefault(my, {})[mx] = c
+        if not ok or len(cols) < 2:
+            continue
+        keys = sorted(cols)
+        f0 = cols[keys[0]]
+        if len(f0) < 2 and all(len(v) == len(f0) for v in cols.values()) and () in f0:
+            continue
+        lead = min(f0)
+        ratios = {}
+        for k in keys:
+            col = cols[k]
+            if set(col) != set(f0):
+                ok = False
+                break
+            r = Fraction(col[lead]) / f0[lead]
+            if any(col[mm] != r * f0[mm] for mm in f0):
+                ok = False
+                break
+            ratios[k] = r
+        if not ok:
+            continue
+        fx = _poly(dict(f0))
+        gy = _poly({k: r for k, r in ratios.items()})
+        if _is_const(fx) or _is_const(gy):
+            continue
+        return _split(fx) + _split(gy)
+    return [p]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the public face
+# ---------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=65536)
+def canonical(e: sympy.Expr) -> sympy.Expr:
+    """The canonical sympy form of a dim formula (raises TooComplex past the work limit)."""
+    p = _from_sympy(e)
+    out = _to_sympy(p)
+    if out.is_Integer:
+        return out
+    return out
