@@ -353,9 +353,3 @@ def parse_dim(text: str, symbols: Iterable[str] = ()) -> Dim:
         raise ValueError(f"cannot parse dim {text!r}: {e}") from None
     return as_dim(expr)
 
-
-def lcm_of(ints: Iterable[int]) -> int:
-    out = 1
-    for i in ints:
-        out = out * i // math.gcd(out, i)
-    return out

@@ -496,8 +496,9 @@ def test_time_limit_primitives():
 
 def test_slow_rule_degrades_to_unknown_with_a_note(monkeypatch):
     """A node whose rule runs past SHAPEALG_NODE_TIME_LIMIT gets unknown outputs and a warning naming it."""
-    inf = sys.modules["shapealg.infer"]  # (shapealg.infer the attribute is the function)
-    real = inf.lookup
+    from shapealg.rules.registry import OpDef
+    walker = sys.modules["shapealg.walk"]
+    real = walker.op_def
 
     def slow(ctx, x, **kw):
         t0 = time.monotonic()
@@ -505,7 +506,8 @@ def test_slow_rule_degrades_to_unknown_with_a_note(monkeypatch):
             sum(range(1000))
         return x
 
-    monkeypatch.setattr(inf, "lookup", lambda d, op, o: slow if op == "Slow" else real(d, op, o))
+    monkeypatch.setattr(walker, "op_def", lambda d, op: OpDef("", "Slow", [(1, 10 ** 6, slow)]) if op == "Slow"
+                        else real(d, op))
     monkeypatch.setenv("SHAPEALG_NODE_TIME_LIMIT", "0.3")
     m = model([h.make_node("Slow", ["x"], ["s"], name="slow_node"), h.make_node("Relu", ["s"], ["y"], name="r")])
     t0 = time.monotonic()
