@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import shapealg
-from shapealg.torch_front import check_module_shapes
+from shapealg.module_check import check_module_shapes
 
 
 class Model(nn.Module):  # the notebook's Model, without the print in forward

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .dims import symbol
+from .enums import Verdict
 from .domain import Domain, analyze_domain
 from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
@@ -113,7 +114,7 @@ def _judge_front(front, a: Analysis):
     except Exception:  # noqa: BLE001 - a guard the domain solver cannot take: no second opinion
         return front
     notes = list(front.notes)
-    order = ["size-invariant", "conditional", "locked", "never-valid"]
+    order = Verdict.order()
     if mod.verdict in order and a.domain.verdict in order and order.index(mod.verdict) < order.index(a.domain.verdict):
         c = a.domain.breaking_constraint
         where = f" at {c.node} ({c.op_type})" if c is not None else ""
@@ -122,19 +123,18 @@ def _judge_front(front, a: Analysis):
     return replace(front, module_verdict=mod.verdict, module_summary=mod.summary, notes=tuple(notes))
 
 
-def _split_runtime(constraints) -> Tuple[list, list]:
+def _split_runtime(res: InferResult) -> Tuple[list, list]:
     """(constraints on the input sizes only, constraints that involve a data-dependent size)."""
-    from .rules.data_dependent import is_data_dependent
     static, runtime = [], []
-    for c in constraints:
+    for c in res.constraints:
         syms = getattr(c.condition, "free_symbols", ())
-        (runtime if any(is_data_dependent(s) for s in syms) else static).append(c)
+        (runtime if any(res.is_data_dependent(s) for s in syms) else static).append(c)
     return static, runtime
 
 
 def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     syms = [symbol(s) for s in res.symbols]
-    static, runtime = _split_runtime(res.constraints)
+    static, runtime = _split_runtime(res)
     dom = analyze_domain(static, syms, bound=bound)
     partial = Analysis(res, dom)
     brk = dom.breaking_constraint

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from .dims import MaybeDim, ceildiv, dmax, dmin, known_ge
+from .dims import MaybeDim, dmax, dmin
+from .enums import INT_TYPES
 from .tensor import Value
 
 Bounds = Tuple[Tuple[MaybeDim, MaybeDim], ...]
 
-_INT_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}
-_MAX_ELEMS = 4096
+MAX_ELEMS = 4096  # elements whose bounds are carried one by one
 
 
 _MAX_SYMBOLIC = 8  # symbolic entries merged into Min / Max at most; longer lists: the entry that is extreme
@@ -53,7 +53,7 @@ def _extreme(exprs: Sequence[MaybeDim], largest: bool, upto: int = _SCAN) -> Opt
     up to ``upto``. None when no entry is, the list involves several symbols, or h0 is not small."""
     import numpy as np
     import sympy
-    from .domain.ir import _Unsupported, _cexpr, _ir
+    from .domain import NotCompilable, compile_exact
     syms = set()
     for e in exprs:
         syms |= getattr(e, "free_symbols", set())
@@ -64,11 +64,11 @@ def _extreme(exprs: Sequence[MaybeDim], largest: bool, upto: int = _SCAN) -> Opt
     rows = []
     try:
         for e in exprs:
-            f, d = _cexpr(_ir(sympy.sympify(e)))
+            f, d = compile_exact(sympy.sympify(e))
             if d != 1:
                 return None
             rows.append(np.broadcast_to(np.asarray(f({sym.name: hs}), dtype=np.int64), hs.shape))
-    except (_Unsupported, OverflowError, TypeError, ValueError):
+    except (NotCompilable, OverflowError, TypeError, ValueError):
         return None
     table = np.stack(rows)
     best = table.max(axis=0) if largest else table.min(axis=0)
@@ -90,7 +90,7 @@ def overall(b: Optional[Bounds]) -> Optional[Bounds]:
 
 def of_value(v: Optional[Value]) -> Optional[Bounds]:
     """Bounds of a tensor whose contents are known (per last-axis position when that axis is static)."""
-    if v is None or v.value is None or not v.value or len(v.value) > _MAX_ELEMS:
+    if v is None or v.value is None or not v.value or len(v.value) > MAX_ELEMS:
         return None
     vals = list(v.value)
     if any(x is None or isinstance(x, float) for x in vals):
@@ -104,11 +104,11 @@ def of_value(v: Optional[Value]) -> Optional[Bounds]:
     return None if any(p is None for p in out) else out
 
 
-def _scalar(v: Optional[Value]) -> Optional[MaybeDim]:
+def scalar(v: Optional[Value]) -> Optional[MaybeDim]:
     return v.value[0] if v is not None and v.value is not None and len(v.value) == 1 else None
 
 
-def _outer(a: Value, b: Value) -> bool:
+def outer(a: Value, b: Value) -> bool:
     """Broadcasting a with b pairs every element of one with every element of the other."""
     if a.shape is None or b.shape is None:
         return False
@@ -119,66 +119,23 @@ def _outer(a: Value, b: Value) -> bool:
     return all(x == 1 or y == 1 for x, y in zip(sa, sb))
 
 
-# the ops whose output bounds follow from their inputs', and the ops that read bounds (index checks)
-PROPAGATES = frozenset({"Range", "Identity", "Expand", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten",
-                        "Transpose", "Tile", "Add", "Sub", "Mul", "Concat"})
-CONSUMES = PROPAGATES | {"Gather", "GatherND"}
-
-
-def propagate(op_type: str, attrs: dict, ins: List[Optional[Value]], in_bounds: List[Optional[Bounds]],
+def propagate(rule, node, ins: List[Optional[Value]], in_bounds: List[Optional[Bounds]],
               out: Value) -> Optional[Bounds]:
-    """Bounds of the (first) output of an integer op, or None."""
-    if out is None or out.dtype not in _INT_TYPES:
+    """Bounds of the (first) output of an integer op: its contents when known, else its op's propagation
+    ``rule(node, ins, in_bounds, out)`` (node: its op_type and attrs) (registered beside the op's shape rule), or None."""
+    if out is None or out.dtype not in INT_TYPES:
         return None
     known = of_value(out)
     if known is not None:
         return known
-    b0 = in_bounds[0] if in_bounds else None
-    if op_type == "Range" and len(ins) >= 3:
-        s, lim, d = (_scalar(x) for x in ins[:3])
-        if s is None or lim is None or not isinstance(d, int) or d <= 0:
-            return None
-        # an empty range (lim <= s) has no element to index with: its (vacuous) bounds only loosen the checks
-        return ((s, s + d * (ceildiv(lim - s, d) - 1)),)
-    if op_type in ("Identity", "Expand", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose",
-                   "Tile"):
-        if b0 is None:
-            return None
-        if op_type in ("Identity", "Cast"):
-            return b0
-        if op_type == "Expand" and ins[0] is not None and out.shape and ins[0].shape and \
-                len(b0) > 1 and ins[0].shape[-1] == out.shape[-1]:
-            return b0
-        return overall(b0)
-    if op_type in ("Add", "Sub", "Mul") and len(ins) >= 2 and ins[0] is not None and ins[1] is not None:
-        ba, bb = overall(in_bounds[0]), overall(in_bounds[1])
-        if ba is None or bb is None or not _outer(ins[0], ins[1]):
-            return None
-        (la, ha), (lb, hb) = ba[0], bb[0]
-        if op_type == "Add":
-            return ((la + lb, ha + hb),)
-        if op_type == "Sub":
-            return ((la - hb, ha - lb),)
-        if known_ge(la, 0) is True and known_ge(lb, 0) is True:  # Mul of non-negatives
-            return ((la * lb, ha * hb),)
-        return None
-    if op_type == "Concat" and all(b is not None for b in in_bounds) and ins and \
-            all(x is not None and x.shape for x in ins):
-        r = len(out.shape or ())
-        axis = attrs.get("axis", 0)
-        axis = axis + r if axis < 0 else axis
-        if axis == r - 1:  # components side by side
-            comps: List[Tuple[MaybeDim, MaybeDim]] = []
-            for x, b in zip(ins, in_bounds):
-                k = x.shape[-1]
-                if not isinstance(k, int) or len(comps) + k > _MAX_ELEMS:  # too many components to carry
-                    return overall(tuple(p for b in in_bounds for p in b))
-                if len(b) == k:
-                    comps += list(b)
-                elif isinstance(k, int) and len(b) == 1:
-                    comps += [b[0]] * k
-                else:
-                    return None
-            return tuple(comps)
-        return overall(tuple(p for b in in_bounds for p in b))
-    return None
+    return rule(node, ins, in_bounds, out)
+
+
+def same_bounds(node, ins, in_bounds, out) -> Optional[Bounds]:
+    """Propagation of an op that copies its input's elements unchanged, in place (Identity, Cast)."""
+    return in_bounds[0] if in_bounds else None
+
+
+def overall_bounds(node, ins, in_bounds, out) -> Optional[Bounds]:
+    """Propagation of an op that moves its input's elements around (Reshape, Transpose, Tile ...)."""
+    return overall(in_bounds[0]) if in_bounds else None

@@ -13,13 +13,11 @@ import sympy
 from onnx import TensorProto, numpy_helper
 
 from .dims import MaybeDim, parse_dim, symbol
-from .onnx_file import SMALL_VALUE_LIMIT, _s, external_data_problems, load_model
+from .onnx_file import SMALL_VALUE_LIMIT, external_data_problems, load_model, text
+from .enums import FLOAT_TYPES, INT_TYPES, DType
 from .tensor import Initializer, ShapealgError
 
-_INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8,
-              TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
-              TensorProto.BOOL}
-FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+_INT_TYPES = INT_TYPES | {DType.BOOL}  # contents read as ints
 SPATIAL_NAMES = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}
 
 
@@ -76,7 +74,7 @@ except Exception:  # noqa: BLE001 - an onnx without defs: no "newer than known" 
 
 
 
-def _attr_value(a: onnx.AttributeProto):
+def attr_value(a: onnx.AttributeProto):
     t = a.type
     A = onnx.AttributeProto
     if t == A.INT:
@@ -84,13 +82,13 @@ def _attr_value(a: onnx.AttributeProto):
     if t == A.FLOAT:
         return float(a.f)
     if t == A.STRING:
-        return a.s.decode("utf-8", "replace") if isinstance(a.s, bytes) else _s(a.s)
+        return a.s.decode("utf-8", "replace") if isinstance(a.s, bytes) else text(a.s)
     if t == A.INTS:
         return [int(x) for x in a.ints]
     if t == A.FLOATS:
         return [float(x) for x in a.floats]
     if t == A.STRINGS:
-        return [s.decode("utf-8", "replace") if isinstance(s, bytes) else _s(s) for s in a.strings]
+        return [s.decode("utf-8", "replace") if isinstance(s, bytes) else text(s) for s in a.strings]
     if t == A.TENSOR:
         return a.t
     if t == A.GRAPH:
@@ -120,7 +118,7 @@ def tensor_value(t: onnx.TensorProto) -> Optional[tuple]:
     return tuple(float(x) for x in arr.reshape(-1))
 
 
-def _declared_dims(vi: onnx.ValueInfoProto):
+def declared_dims(vi: onnx.ValueInfoProto):
     tt = vi.type.tensor_type
     if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
         return None, (tt.elem_type if vi.type.HasField("tensor_type") else 0)
@@ -130,7 +128,7 @@ def _declared_dims(vi: onnx.ValueInfoProto):
             # a negative dim_value is invalid ONNX (some tools write -1 for "dynamic"): unknown
             out.append(int(d.dim_value) if d.dim_value >= 0 else None)
         elif d.HasField("dim_param") and d.dim_param:
-            out.append(_s(d.dim_param))
+            out.append(text(d.dim_param))
         else:
             out.append(None)
     return tuple(out), tt.elem_type
@@ -165,7 +163,7 @@ def dim_from_param(param: str) -> MaybeDim:
     """A file's dim_param as a Dim: a formula when it parses as a safe one (integers, symbols, + - * / %,
     floor / ceiling / Mod / Max / Min), else an opaque symbol named after it. The text is never evaluated
     unless it passes ``safe_formula_text``."""
-    param = _s(param)
+    param = text(param)
     if safe_formula_text(param):
         try:
             d = parse_dim(param)
@@ -231,7 +229,7 @@ def _input_dims(name: str, declared, dtype: int, overrides: Mapping[str, Sequenc
     return tuple(dims)
 
 
-def _toposort(nodes: List[Node], available: set, path: str) -> List[Node]:
+def toposort(nodes: List[Node], available: set, path: str) -> List[Node]:
     producers: Dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.outputs:
@@ -292,7 +290,7 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
     warnings: List[str] = [f"{path}: {w}" for w in external_data_problems(model, model_dir)]
     opsets: Dict[str, int] = {}
     for o in model.opset_import:
-        dom = _s(o.domain)
+        dom = text(o.domain)
         opsets["" if dom in ("", "ai.onnx") else dom] = int(o.version)
     if "" not in opsets:
         opsets[""] = 1 if not model.opset_import else max(opsets.values(), default=1)
@@ -307,7 +305,7 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         warnings.append(f"{path}: the graph has no nodes")
     inits: Dict[str, Initializer] = {}
     for t in g.initializer:
-        tname = _s(t.name)
+        tname = text(t.name)
         if any(d < 0 for d in t.dims):
             raise ShapealgError(f"{path}: initializer {tname!r} has a negative dim {list(t.dims)}")
         if tname in inits:
@@ -315,21 +313,21 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         inits[tname] = Initializer(tname, tuple(int(d) for d in t.dims), int(t.data_type), tensor_value(t))
     overrides = dict(shapes or {})
     init_names = set(inits)
-    input_names = [_s(i.name) for i in g.input]
+    input_names = [text(i.name) for i in g.input]
     unknown = [k for k in overrides if k not in input_names]
     if unknown:
         names = [n for n in input_names if n not in init_names]
         raise ShapealgError(f"{path}: --shape names input {unknown[0]!r}, but the model's inputs are {names}")
     used: set = set()
     for vi in g.input:  # names used in the file's own dim_params are taken
-        decl, _ = _declared_dims(vi)
+        decl, _ = declared_dims(vi)
         for d in decl or ():
             if isinstance(d, str):
                 used.add(d)
     inputs = []
     seen_inputs = set()
     for vi in g.input:
-        vname = _s(vi.name)
+        vname = text(vi.name)
         if vname in init_names:
             continue
         if not vname:
@@ -337,7 +335,7 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         if vname in seen_inputs:
             raise ShapealgError(f"{path}: graph input {vname!r} is declared twice")
         seen_inputs.add(vname)
-        decl, dtype = _declared_dims(vi)
+        decl, dtype = declared_dims(vi)
         if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
                 dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):
             warnings.append(f"{path}: input {vname!r} declares a negative dim; read as unknown")
@@ -349,20 +347,52 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
     nodes = []
     names_seen: set = set()
     for i, n in enumerate(g.node):
-        op_type = _s(n.op_type)
-        base = _s(n.name) or f"{op_type}_{i}"
+        op_type = text(n.op_type)
+        base = text(n.name) or f"{op_type}_{i}"
         name, k = base, 0
         while name in names_seen:  # node names are not required to be unique; make them so
             k += 1
             name = f"{base}#{k}"
         names_seen.add(name)
-        attrs = {_s(a.name): _attr_value(a) for a in n.attribute}
+        attrs = {text(a.name): attr_value(a) for a in n.attribute}
         scope = ""
         for p in n.metadata_props:
-            if _s(p.key) in ("pkg.torch.onnx.name_scopes", "namespace"):
-                scope = _s(p.value)
-        nodes.append(Node(name, op_type, _s(n.domain), tuple(_s(x) for x in n.input),
-                          tuple(_s(x) for x in n.output), attrs, scope))
-    nodes = _toposort(nodes, set(), path)
-    return Graph(path=path, inputs=tuple(inputs), outputs=tuple(_s(o.name) for o in g.output), initializers=inits,
-                 nodes=tuple(nodes), opsets=opsets, producer=_s(model.producer_name), warnings=tuple(warnings))
+            if text(p.key) in ("pkg.torch.onnx.name_scopes", "namespace"):
+                scope = text(p.value)
+        nodes.append(Node(name, op_type, text(n.domain), tuple(text(x) for x in n.input),
+                          tuple(text(x) for x in n.output), attrs, scope))
+    nodes = toposort(nodes, set(), path)
+    return Graph(path=path, inputs=tuple(inputs), outputs=tuple(text(o.name) for o in g.output), initializers=inits,
+                 nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings))
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """A subgraph (If branch, Loop / Scan body) as records; nodes named ``<prefix>/<node>``."""
+    nodes: Tuple[Node, ...]  # topological order
+    initializers: Mapping[str, Initializer]
+    inputs: Tuple[Tuple[str, Optional[Tuple[Union[int, str, None], ...]], int], ...]  # (name, declared dims, dtype)
+    outputs: Tuple[str, ...]
+
+
+def read_subgraph(g: onnx.GraphProto, prefix: str) -> Subgraph:
+    """Read a subgraph attribute; a cycle or a value produced twice raises ShapealgError."""
+    inits = {}
+    for t in g.initializer:
+        inits[text(t.name)] = Initializer(text(t.name), tuple(int(d) for d in t.dims), int(t.data_type), tensor_value(t))
+    inputs = []
+    for vi in g.input:
+        dims, dtype = declared_dims(vi)
+        inputs.append((text(vi.name), dims, int(dtype or 0)))
+    nodes: List[Node] = []
+    seen: set = set()
+    for i, n in enumerate(g.node):
+        base = f"{prefix}/{text(n.name) or f'{text(n.op_type)}_{i}'}"
+        name, k = base, 0
+        while name in seen:
+            k += 1
+            name = f"{base}#{k}"
+        seen.add(name)
+        nodes.append(Node(name, text(n.op_type), text(n.domain), tuple(text(x) for x in n.input),
+                          tuple(text(x) for x in n.output), {text(a.name): attr_value(a) for a in n.attribute}))
+    return Subgraph(tuple(toposort(nodes, set(), prefix)), inits, tuple(inputs), tuple(text(o.name) for o in g.output))

@@ -230,8 +230,8 @@ def _rows_text(t: ModuleTable) -> List[Tuple[str, ...]]:
 
 
 def format_module_table(t: ModuleTable) -> str:
-    from .report import _table
-    lines = _table(("module", "type", "output shape", "params", "MACs"), _rows_text(t), right=(3,))
+    from .report import text_table
+    lines = text_table(("module", "type", "output shape", "params", "MACs"), _rows_text(t), right=(3,))
     lines.append("")
     lines.append(f"total params: {t.total_params:,}  (trainable {t.trainable_params:,}"
                  + (f", buffers {t.total_buffers:,}" if t.total_buffers else "") + f"; counted by {t.source})")
@@ -239,100 +239,3 @@ def format_module_table(t: ModuleTable) -> str:
         lines.append(f"params in the ONNX file: {t.onnx_params:,} (the exporter folded, shared or dropped some)")
     lines.append(f"total MACs:   {t.total_macs if not isinstance(t.total_macs, int) else f'{t.total_macs:,}'}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------ checking
-
-
-@dataclass(frozen=True)
-class ShapeMismatch:
-    module: str
-    expected: Tuple[Optional[Tuple[Optional[int], ...]], ...]   # every output formula of the module, evaluated
-    actual: Optional[Tuple[int, ...]]                           # the module's first output tensor in torch
-    note: str = ""
-
-
-def check_module_shapes(module, input_shape=None, sizes: Iterable = ((224, 224),), *, analysis=None,
-                        depth: Optional[int] = None) -> Dict[Tuple[int, ...], List[ShapeMismatch]]:
-    """Run ``module`` at each size with forward hooks and compare every module's actual output shape with its
-    module-level formula (the shapes of the values leaving it, evaluated at that size).
-
-    ``sizes``: tuples giving the input's symbols in order (``(H, W)``) or dicts ``{"H": 224, "W": 198}``.
-    Returns ``{size tuple: [ShapeMismatch, ...]}`` (an empty list: every module matched). A module whose nodes
-    the exporter dropped (Dropout, Identity) has no formula and is not checked; a size at which torch itself
-    fails gives one mismatch for the root with the error in ``note``.
-    """
-    import torch
-    from .torch_front import parse_input_shape
-    shape = parse_input_shape(input_shape)
-    a = analysis if analysis is not None else __import__("shapealg.analysis", fromlist=["analyze"]).analyze(
-        module, input_shape=shape)
-    table = module_table(a, module=module, depth=depth)
-    syms = [d for d in shape if isinstance(d, str)]
-    mods = dict(module.named_modules())
-    out: Dict[Tuple[int, ...], List[ShapeMismatch]] = {}
-    for size in sizes:
-        env = dict(size) if isinstance(size, Mapping) else dict(zip(syms, size))
-        key = tuple(env.get(s) for s in syms)
-        seen: Dict[str, Tuple[int, ...]] = {}
-        hooks = [mods[r.name].register_forward_hook(_recorder(seen, r.name)) for r in table.rows
-                 if r.name in mods and r.shapes]
-        try:
-            x = torch.randn(*[d if isinstance(d, int) else env[d] for d in shape])
-            with torch.no_grad():
-                module.eval()(x)
-        except Exception as e:  # noqa: BLE001 - torch refuses this size: a mismatch only where predicted valid
-            first = str(e).splitlines()[0][:200] if str(e) else ""
-            out[key] = [] if not _predicted(a, env) else [
-                ShapeMismatch("", (), None, f"torch fails at a size predicted valid: {type(e).__name__}: {first}")]
-            continue
-        finally:
-            for h in hooks:
-                h.remove()
-        bad = [] if _predicted(a, env) is not False else [
-            ShapeMismatch("", (), None, "torch runs at a size predicted invalid (the exported file may be stricter "
-                                        "than the module: constants fixed at the trace size)")]
-        for r in table.rows:
-            if r.name not in seen:
-                continue
-            exp = tuple(_eval_shape(s, env) for s in r.shapes)
-            if seen[r.name] not in exp:
-                bad.append(ShapeMismatch(r.name, exp, seen[r.name]))
-        out[key] = bad
-    return out
-
-
-def _predicted(a, env) -> Optional[bool]:
-    try:
-        return bool(a.domain.contains(env))
-    except Exception:  # noqa: BLE001 - a domain that cannot decide
-        return None
-
-
-def _recorder(seen, name):
-    def hook(mod, inp, output):
-        t = _first_tensor(output)
-        if t is not None:
-            seen[name] = tuple(int(s) for s in t.shape)
-    return hook
-
-
-def _first_tensor(x):
-    import torch
-    if isinstance(x, torch.Tensor):
-        return x
-    vals = x.values() if isinstance(x, Mapping) else x if isinstance(x, (list, tuple)) else ()
-    for v in vals:
-        t = _first_tensor(v)
-        if t is not None:
-            return t
-    return None
-
-
-def _eval_shape(shape: Shape, env) -> Optional[Tuple[Optional[int], ...]]:
-    if shape is None:
-        return None
-    try:
-        return tuple(None if d is None else evaluate(d, env) for d in shape)
-    except (ValueError, TypeError):
-        return None

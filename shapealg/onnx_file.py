@@ -211,7 +211,7 @@ def _skim_model(mm) -> bytes:
     return data
 
 
-def _s(x) -> str:
+def text(x) -> str:
     """A protobuf string field as str: proto2 strings with invalid UTF-8 come back as bytes."""
     if isinstance(x, bytes):
         return x.decode("utf-8", "backslashreplace")
@@ -220,7 +220,7 @@ def _s(x) -> str:
 
 def external_info(t: onnx.TensorProto) -> Dict[str, str]:
     """A tensor's external_data entries (location, offset, length, checksum) as a dict."""
-    return {_s(e.key): _s(e.value) for e in t.external_data}
+    return {text(e.key): text(e.value) for e in t.external_data}
 
 
 def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> List[str]:
@@ -252,12 +252,12 @@ def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> 
             if real is None or os.path.commonpath([base, real]) != base:
                 why = f"location {loc!r} resolves outside the model's folder (a symlink?)"
         if why:
-            out.append(f"{where} {_s(t.name)!r}: external data {why}; refused (never read)")
+            out.append(f"{where} {text(t.name)!r}: external data {why}; refused (never read)")
 
     for t in model.graph.initializer:
         check(t, "initializer")
     for n in model.graph.node:
         for a in n.attribute:
             if a.type == onnx.AttributeProto.TENSOR:
-                check(a.t, f"node {_s(n.name) or _s(n.op_type)!r} attribute {_s(a.name)}: tensor")
+                check(a.t, f"node {text(n.name) or text(n.op_type)!r} attribute {text(a.name)}: tensor")
     return out

@@ -86,7 +86,7 @@ def _rows(a) -> List[Sequence[str]]:
     return rows
 
 
-def _table(header: Sequence[str], rows: List[Sequence[str]], right: Sequence[int] = ()) -> List[str]:
+def text_table(header: Sequence[str], rows: List[Sequence[str]], right: Sequence[int] = ()) -> List[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
     def line(cells):
         return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w)) for i, (c, w) in
@@ -105,7 +105,7 @@ def format_table(a) -> str:
     if getattr(a, "front", None) is not None:
         lines += a.front.lines()
     lines.append("")
-    lines += _table(("node", "op", "output shape", "params", "MACs"), _rows(a), right=(3,))
+    lines += text_table(("node", "op", "output shape", "params", "MACs"), _rows(a), right=(3,))
     lines.append("")
     lines.append(f"total params: {_fmt_int(r.total_params)}" +
                  (f"  (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else ""))

@@ -55,18 +55,31 @@ class Constraint:
 
 @dataclass(frozen=True)
 class NodeResult:
+    """One node as the walker saw it: what it consumes and produces, its cost, what it requires, what it said."""
     name: str
     op_type: str
     domain: str
     inputs: Tuple[str, ...]
     outputs: Tuple[str, ...]
-    params: int = 0          # elements of floating-point initializers this node consumes (trainable weights)
+    params: int = 0          # elements of floating-point initializers this node (and its subgraphs) consume
     buffers: int = 0         # elements of initializers that are state, not weights (BatchNorm mean / var)
     param_inputs: Tuple[str, ...] = ()
-    macs: MaybeDim = 0       # None when the cost of this op is not modelled
-    warnings: Tuple[str, ...] = ()
+    macs: MaybeDim = 0       # under the default convention; None when not modelled or a needed shape is unknown
+    diagnostics: Tuple[Any, ...] = ()   # shapealg.diagnostics.Diagnostic records
     supported: bool = True
     scope: str = ""          # the torch module path the exporter recorded, when any
+    output_values: Tuple[Value, ...] = field(default=(), compare=False, repr=False)
+    constraints: Tuple["Constraint", ...] = field(default=(), compare=False, repr=False)
+    declared: Tuple[str, ...] = ()  # data-dependent symbols this node declared
+    # (key, elements) of every trainable initializer consumed, subgraphs included (key: the name at top level,
+    # ``<node>/<attribute>/<name>`` for a subgraph's own initializers); totals count each key once
+    param_sizes: Tuple[Tuple[str, int], ...] = ()
+    rule_macs: MaybeDim = None  # a count the rule made (Einsum, attention, loop bodies); read by their cost model
+    cost: Any = field(default=None, compare=False, repr=False)  # costmodel.OpCost under the default convention
+
+    @property
+    def warnings(self) -> Tuple[str, ...]:
+        return tuple(str(d) for d in self.diagnostics)
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,3 @@ class Initializer:
             n *= d
         return n
 
-
-def field_default(x):  # pragma: no cover - tiny helper for dataclasses with mutable defaults
-    return field(default_factory=lambda: x)

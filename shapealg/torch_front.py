@@ -121,7 +121,7 @@ def parse_input_shape(text: Union[str, Sequence, None]) -> Tuple[Union[int, str]
     return tuple(out)
 
 
-def _first_line(e: BaseException, limit: int = 300) -> str:
+def first_line(e: BaseException, limit: int = 300) -> str:
     lines = [ln.strip() for ln in f"{type(e).__name__}: {e}".splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if ln.startswith("## Exception summary") and i + 1 < len(lines):
@@ -175,7 +175,7 @@ def _runs(module, x) -> Optional[str]:
             module(x)
         return None
     except Exception as e:  # noqa: BLE001 - a size it cannot run at
-        return _first_line(e)
+        return first_line(e)
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -389,7 +389,7 @@ def _ep_to_onnx(ep, x, opset, tmp, refused):
         prog.save(path, external_data=_big(ep.state_dict.values()))
         return onnx.load(path)
     except Exception as e:  # noqa: BLE001
-        refused.append(f"torch.onnx from the ExportedProgram: {_first_line(e)}")
+        refused.append(f"torch.onnx from the ExportedProgram: {first_line(e)}")
         return None
 
 
@@ -408,7 +408,7 @@ def _torchscript(module, x, name, opset, tmp, axes):
                               opset_version=opset if opset is not None else 17, **kw)
         return onnx.load(path), None
     except Exception as e:  # noqa: BLE001 - e.g. adaptive_avg_pool2d "input size not accessible"
-        return None, _first_line(e)
+        return None, first_line(e)
 
 
 def _rename_dims(model, sym_map: Mapping[str, str]) -> None:
@@ -422,10 +422,3 @@ def _rename_dims(model, sym_map: Mapping[str, str]) -> None:
             for d in vi.type.tensor_type.shape.dim:
                 if d.HasField("dim_param"):
                     d.dim_param = pat.sub(lambda m: sym_map[m.group(1)], d.dim_param)
-
-
-def check_module_shapes(module, input_shape=None, sizes=((224, 224),), *, analysis=None, depth=None):
-    """Forward hooks on every module; each module's actual output shape vs its module-level formula at each size.
-    Returns ``{size tuple: [modules.ShapeMismatch, ...]}``; see ``modules.check_module_shapes``."""
-    from .modules import check_module_shapes as _check
-    return _check(module, input_shape, sizes, analysis=analysis, depth=depth)

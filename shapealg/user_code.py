@@ -7,7 +7,7 @@ import os
 import re
 
 from .tensor import ShapealgError
-from .torch_front import _first_line
+from .torch_front import first_line
 
 
 def is_factory_spec(text) -> bool:
@@ -38,14 +38,14 @@ def load_factory(spec: str):
         try:
             s.loader.exec_module(mod)
         except Exception as e:  # noqa: BLE001 - the user's code
-            raise ShapealgError(f"{path}: importing it failed: {_first_line(e)}") from None
+            raise ShapealgError(f"{path}: importing it failed: {first_line(e)}") from None
         fn = getattr(mod, attr, None)
         if fn is None:
             raise ShapealgError(f"{path}: has no {attr!r}")
         try:
             obj = fn() if callable(fn) and not isinstance(fn, torch.nn.Module) else fn
         except Exception as e:  # noqa: BLE001
-            raise ShapealgError(f"{spec}: calling {attr}() failed: {_first_line(e)}") from None
+            raise ShapealgError(f"{spec}: calling {attr}() failed: {first_line(e)}") from None
     finally:
         if added:
             sys.path.remove(folder)

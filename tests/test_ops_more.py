@@ -26,7 +26,6 @@ from test_ops import grid as _grid
 from test_ops import pairs  # noqa: F401  (used by the cases below)
 from shapealg import infer
 from shapealg.dims import evaluate, symbol
-from shapealg.rules.data_dependent import is_data_dependent
 
 F, I64, B, U8 = T.FLOAT, T.INT64, T.BOOL, T.UINT8
 MS = "com.microsoft"
@@ -99,10 +98,10 @@ def case(id: str, build, sizes, **kw) -> None:
     CASES.append(Case(id, build, sizes, **kw))
 
 
-def _bind(formula, got, env: Dict[str, int], where: str) -> None:
+def _bind(r, formula, got, env: Dict[str, int], where: str) -> None:
     """Give each data-dependent symbol standing alone in a dim the value onnxruntime produced there."""
     for d, g in zip(formula, got):
-        if isinstance(d, sympy.Symbol) and is_data_dependent(d):
+        if isinstance(d, sympy.Symbol) and r.is_data_dependent(d):
             name = str(d)
             assert env.get(name, g) == g, f"{where}: {name} is {env[name]} elsewhere, {g} here"
             env[name] = g
@@ -120,7 +119,7 @@ def check_case(c: Case) -> None:
     for prefix in c.data_dependent:
         syms = {str(s) for v in r.values.values() if v.shape for d in v.shape if d is not None
                 for s in getattr(d, "free_symbols", ())}
-        hit = [s for s in syms if s.startswith(prefix + "_") and is_data_dependent(s)]
+        hit = [s for s in syms if s.startswith(prefix + "_") and r.is_data_dependent(s)]
         assert hit, (prefix, syms)
         node_name = hit[0][len(prefix) + 1:]
         assert any(node_name in w_ and "data-dependent symbol" in w_ for w_ in r.warnings), r.warnings
@@ -163,7 +162,7 @@ def compare_with_ort(r, m, sizes, allow_empty=False) -> int:
         for name, shape in got.items():
             f = r.values[name].shape if name in r.values else None
             if f is not None and len(f) == len(shape):
-                _bind(f, shape, full, name)
+                _bind(r, f, shape, full, name)
         for name, shape in got.items():
             f = r.values[name].shape
             if f is None:
@@ -615,7 +614,7 @@ def test_data_dependent_symbols_are_declared_once_per_node():
     r = infer(m, symbolize_spatial=False)
     s1, s2 = r.values["a"].shape[1], r.values["b"].shape[1]
     assert str(s1) == "nz_nonzero_a" and str(s2) == "nz_nonzero_b"
-    assert is_data_dependent(s1) and is_data_dependent(s2) and not is_data_dependent(symbol("H"))
+    assert r.is_data_dependent(s1) and r.is_data_dependent(s2) and not r.is_data_dependent(symbol("H"))
     assert sum("data-dependent symbol" in w_ for w_ in r.warnings) == 2
 
 

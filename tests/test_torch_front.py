@@ -11,7 +11,8 @@ from torch import nn
 from shapealg import analyze, evaluate
 from shapealg.report import to_json
 from shapealg.tensor import ShapealgError
-from shapealg.torch_front import check_module_shapes, export_module, parse_input_shape
+from shapealg.module_check import check_module_shapes
+from shapealg.torch_front import export_module, parse_input_shape
 from shapealg.user_code import load_factory
 from tests.models import seed_model, seed_model_adaptive
 

@@ -156,8 +156,8 @@ def test_missing_integer_external_data_is_refused(tmp_path):
 def _corrupt_first_conv(monkeypatch, change):
     """Wrap the Conv rule so that the first Conv it sees gets ``change(shape)`` as its output shape; returns
     a list that holds that node's name once the analysis has run (monkeypatch restores the rule)."""
-    key = ("", "Conv")
-    entries = registry._REGISTRY[key]
+    op = registry.op_def("", "Conv")
+    entries = op.rules
     since, until, orig = entries[0]
     seen = []
 
@@ -168,7 +168,7 @@ def _corrupt_first_conv(monkeypatch, change):
             seen[:1] = [ctx.node]
             return out.with_shape(change(out.shape))
         return out
-    monkeypatch.setitem(registry._REGISTRY, key, [(since, until, wrong)] + list(entries[1:]))
+    monkeypatch.setattr(op, "rules", [(since, until, wrong)] + list(entries[1:]))
     return seen
 
 

@@ -8,7 +8,7 @@ size, under a selectable counting convention (docs/COSTS.md), with totals, growt
     c.evaluate(H=224, W=224)                     # exact numbers at one size, and whether the model runs there
     c.modules(depth=1)                           # per torch module
 """
-from .conventions import CONVENTIONS, Convention, get_convention
+from ..costmodel import CONVENTIONS, Convention, get_convention
 from .growth import Growth, growth
 from .report import TOTALS, CostReport, Dominant, ModuleCost, NodeCost, cost, module_path
 

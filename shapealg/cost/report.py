@@ -8,11 +8,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import sympy
 
 from ..dims import MaybeDim, canon, evaluate
-from .conventions import Convention, get_convention
+from ..costmodel import CostStatus, Convention, get_convention
 from .evaluate import compile_formulas
 from .growth import Growth, growth, leading_coefficient
 from .memory import Liveness
-from .ops import Ctx, count_node
+from .ops import cost_view, count_node
 
 __all__ = ["NodeCost", "ModuleCost", "Dominant", "CostReport", "cost", "module_path", "TOTALS"]
 
@@ -125,7 +125,7 @@ class CostReport:
     @property
     def not_modelled(self) -> List[NodeCost]:
         """Nodes whose cost is left out of the totals (no cost model, or a needed shape is unknown)."""
-        return [n for n in self.nodes if n.status in ("not-modelled", "unknown")]
+        return [n for n in self.nodes if n.status in (CostStatus.NOT_MODELLED, CostStatus.UNKNOWN)]
 
     @property
     def complete(self) -> bool:
@@ -144,7 +144,7 @@ class CostReport:
             groups.setdefault(n.module_at(depth), []).append(n)
         return [ModuleCost(k, len(v), _sum(n.macs for n in v), _sum(n.flops for n in v),
                            _sum(n.output_bytes for n in v), sum(n.params for n in v),
-                           sum(1 for n in v if n.status in ("not-modelled", "unknown")))
+                           sum(1 for n in v if n.status in (CostStatus.NOT_MODELLED, CostStatus.UNKNOWN)))
                 for k, v in groups.items()]
 
     # -- numbers at sizes ----------------------------------------------------------------------------
@@ -213,12 +213,6 @@ class CostReport:
         if sizes:
             out["samples"] = self.series(sizes)
         return out
-
-
-def _int(v):
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
 
 
 def _spatial(result) -> Tuple[str, ...]:
@@ -296,11 +290,11 @@ def cost(model, convention="shapealg", *, shapes=None, symbolize_spatial: bool =
     conv = get_convention(convention).with_(**switches)
     a = model if isinstance(model, Analysis) else analyze(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     res = a.result
-    ctx = Ctx(res)
+    view = cost_view(res)
     live = Liveness(res)
     nodes = []
     for nr in res.nodes:
-        oc = count_node(nr, ctx, conv)
+        oc = count_node(nr, view, conv)
         macs = canon(oc.macs) if oc.macs is not None else None
         flops = None if macs is None else canon(macs * conv.flops_per_mac)
         ob = [live.bytes.get(o) for o in nr.outputs if o]
@@ -319,7 +313,7 @@ def cost(model, convention="shapealg", *, shapes=None, symbolize_spatial: bool =
            "activation_bytes": _dominant(nodes, "output_bytes", totals["activation_bytes"],
                                          gro["activation_bytes"], spatial)}
     warns = []
-    nm = [n for n in nodes if n.status in ("not-modelled", "unknown")]
+    nm = [n for n in nodes if n.status in (CostStatus.NOT_MODELLED, CostStatus.UNKNOWN)]
     if nm:
         ops = sorted({n.op_type for n in nm})
         warns.append(f"{len(nm)} node(s) have no cost in the totals (ops {', '.join(ops)}): the totals are "

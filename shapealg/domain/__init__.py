@@ -29,8 +29,16 @@ from __future__ import annotations
 
 from ._consts import VERDICTS
 from .analyze import analyze_domain
-from .ir import _cexpr, _ir  # noqa: F401  (used by validate's evaluator)
+from .ir import _Unsupported, _cexpr, _ir
 from .result import Domain
 from .sets import SymbolSet
 
-__all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS"]
+__all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS", "compile_exact", "NotCompilable"]
+
+NotCompilable = _Unsupported  # a formula ``compile_exact`` cannot take
+
+
+def compile_exact(expr):
+    """``(fn, den)``: ``fn(env)`` (env: symbol name -> int or numpy int array) times ``1/den`` is ``expr``
+    evaluated exactly (floors on a common denominator, no float). Raises NotCompilable."""
+    return _cexpr(_ir(expr))

@@ -1,5 +1,7 @@
 """Limits of the domain analysis."""
-VERDICTS = ("size-invariant", "conditional", "locked", "never-valid")
+from ..enums import Verdict
+
+VERDICTS = tuple(Verdict.order())  # from the most permissive to the least
 
 _DEFAULT_BOUND_1D = 4096      # exhaustive fallback for one symbol
 _DEFAULT_BOUND_ND = 1024      # exhaustive fallback per symbol for a component of several

@@ -158,24 +158,23 @@ def _breaking(solved, atoms, kept, names, bound) -> Optional[Constraint]:
     time budget runs out, the end of the prefix known to break)."""
     breaking = None
     if solved.verdict != "size-invariant":
-        if True:
-            cand = sorted({a.index for a in atoms if a.lb is None})
-            lo, hi = 0, len(cand) - 1  # smallest i with prefix up to cand[i] not size-invariant
-            cache: Dict[int, str] = {}
+        cand = sorted({a.index for a in atoms if a.lb is None})
+        lo, hi = 0, len(cand) - 1  # smallest i with prefix up to cand[i] not size-invariant
+        cache: Dict[int, str] = {}
 
-            def verdict_upto(i):
-                if i not in cache:
-                    last = cand[i]
-                    cache[i] = _solve([a for a in atoms if a.index <= last], names, bound).verdict
-                return cache[i]
-            if cand:
-                while lo < hi and not spent():
-                    mid = (lo + hi) // 2
-                    if verdict_upto(mid) != "size-invariant":
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                breaking = kept[cand[hi]]
+        def verdict_upto(i):
+            if i not in cache:
+                last = cand[i]
+                cache[i] = _solve([a for a in atoms if a.index <= last], names, bound).verdict
+            return cache[i]
+        if cand:
+            while lo < hi and not spent():
+                mid = (lo + hi) // 2
+                if verdict_upto(mid) != "size-invariant":
+                    hi = mid
+                else:
+                    lo = mid + 1
+            breaking = kept[cand[hi]]
     return breaking
 
 

@@ -370,10 +370,6 @@ def _needs_object(bnode, X: float) -> bool:
     return max(acc, default=0.0) >= _INT64_SAFE
 
 
-def _as_array(values, obj: bool) -> np.ndarray:
-    return np.asarray(values, dtype=object if obj else np.int64)
-
-
 def _eval_bool_vec(bnode, env: Dict[str, np.ndarray], n: int) -> np.ndarray:
     """Exact vectorised truth of one atom; env arrays all have length n."""
     X = max((int(np.max(v)) for v in env.values() if len(v)), default=1)

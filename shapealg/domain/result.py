@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import sympy
 
+from ..enums import Verdict
 from ..tensor import Constraint
 from .sets import SymbolSet
 
@@ -22,7 +23,7 @@ class Domain:
     """The valid input sizes of a model, with the verdict and the words for it."""
     symbols: Tuple[str, ...]
     valid_if: sympy.Basic
-    verdict: str
+    verdict: Verdict
     summary: str
     method: str
     exact: bool
@@ -38,6 +39,10 @@ class Domain:
     _atoms: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _comps: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _free: Tuple[str, ...] = field(repr=False, compare=False, default=())
+
+    def __post_init__(self):
+        if not isinstance(self.verdict, Verdict) and self.verdict in {v.value for v in Verdict}:
+            object.__setattr__(self, "verdict", Verdict(self.verdict))
 
     @cached_property
     def valid_if_text(self) -> str:

@@ -6,7 +6,8 @@ from typing import Optional
 
 from ..dims import MaybeDim, as_dim, prod
 from ..tensor import Value
-from .registry import NodeContext, RuleError, register
+from ..costmodel import rule_counted
+from .registry import NodeContext, RuleError, describe, register
 from .space import require_divisible
 
 MS = "com.microsoft"
@@ -98,7 +99,7 @@ def attention(ctx: NodeContext, x: Value, weights: Value, bias: Optional[Value] 
     if dk == dv:
         present = Value((2, b, num_heads, t, head_v), x.dtype)
     elif ctx.n_outputs > 1:
-        ctx.warn(f"node {ctx.node!r} (op Attention): K and V hidden sizes differ ({dk}, {dv}); present's shape "
+        ctx.warn(f"K and V hidden sizes differ ({dk}, {dv}); present's shape "
                  f"unknown")
     if all(d is not None for d in (b, s, d_in, total, t, dk, dv)):
         ctx.macs = as_dim(prod([b, s, d_in, total]) + prod([b, s, t]) * (dk + dv))
@@ -165,3 +166,7 @@ def multi_head_attention(ctx: NodeContext, q: Value, k: Optional[Value] = None, 
     if all(d is not None for d in (b, s, total, hk, hv)):
         ctx.macs = as_dim(prod([b, n, s, total]) * (hk + hv))
     return outs
+
+
+# projections and attention products, counted by the rules (``ctx.macs``)
+describe("Attention", "MultiHeadAttention", domain=MS, cost=rule_counted("attention"))

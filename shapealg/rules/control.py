@@ -19,13 +19,14 @@ from typing import List, Optional, Tuple
 
 import sympy
 
+from ..enums import DType
 from ..dims import MaybeDim, as_dim, known_equal, known_ge, prod
-from ..subgraph import SubgraphResult, run_subgraph
 from ..tensor import UNKNOWN, Constraint, Value
 from ._util import norm_axis
-from .registry import NodeContext, RuleError, register
+from ..costmodel import rule_counted
+from .registry import NodeContext, RuleError, SubgraphResult, describe, register
 
-INT64, BOOL = 7, 9
+INT64, BOOL = DType.INT64, DType.BOOL
 NO_LIMIT = 2 ** 62  # a Loop's M this large (INT64_MAX in exports) means "until the condition stops it"
 
 
@@ -57,7 +58,7 @@ def condition_of(v: Optional[Value]) -> Tuple[Optional[bool], Optional[sympy.Bas
 
 
 def _absorb(ctx: NodeContext, res: SubgraphResult, constraints: bool = True) -> None:
-    ctx.warnings.extend(res.warnings)
+    ctx.diagnostics.extend(res.diagnostics)
     if constraints:
         ctx.constraints.extend(res.constraints)
 
@@ -80,7 +81,7 @@ def _piecewise(a, b, c):
 def _merge_symbolic(ctx: NodeContext, i: int, t: Value, e: Value, c) -> Value:
     if t.shape is None or e.shape is None or len(t.shape) != len(e.shape):
         if t.shape is not None and e.shape is not None:
-            ctx.warn(f"node {ctx.node!r} (op If): output {i} has rank {len(t.shape)} when {c} and {len(e.shape)} "
+            ctx.warn(f"output {i} has rank {len(t.shape)} when {c} and {len(e.shape)} "
                      f"otherwise; its shape is unknown")
         return Value(None, t.dtype or e.dtype)
     shape = tuple(_piecewise(a, b, c) for a, b in zip(t.shape, e.shape))
@@ -95,7 +96,7 @@ def _merge_symbolic(ctx: NodeContext, i: int, t: Value, e: Value, c) -> Value:
 def _merge_unknown(ctx: NodeContext, i: int, t: Value, e: Value) -> Value:
     if t.shape is None or e.shape is None or len(t.shape) != len(e.shape):
         if t.shape is not None and e.shape is not None:
-            ctx.warn(f"node {ctx.node!r} (op If): the condition is computed from data and the branches give "
+            ctx.warn(f"the condition is computed from data and the branches give "
                      f"output {i} ranks {len(t.shape)} and {len(e.shape)}; its shape is unknown")
         return Value(None, t.dtype or e.dtype)
     shape = []
@@ -105,7 +106,7 @@ def _merge_unknown(ctx: NodeContext, i: int, t: Value, e: Value) -> Value:
         else:
             shape.append(None)
             if a is not None and b is not None:
-                ctx.warn(f"node {ctx.node!r} (op If): the condition is computed from data and the branches give "
+                ctx.warn(f"the condition is computed from data and the branches give "
                          f"output {i} axis {j} as {a} (then) and {b} (else); that dim is unknown")
     val = t.value if t.value is not None and t.value == e.value else None
     return Value(tuple(shape), t.dtype or e.dtype, val)
@@ -118,12 +119,12 @@ def if_(ctx: NodeContext, cond: Value, *, then_branch=None, else_branch=None):
     decided, sym = condition_of(cond)
     if decided is not None:
         label = "then_branch" if decided else "else_branch"
-        res = run_subgraph(ctx, then_branch if decided else else_branch, [], label)
+        res = ctx.run_subgraph(then_branch if decided else else_branch, [], label)
         _absorb(ctx, res)
         ctx.macs = res.macs
         return list(res.outputs)
-    t = run_subgraph(ctx, then_branch, [], "then_branch")
-    e = run_subgraph(ctx, else_branch, [], "else_branch")
+    t = ctx.run_subgraph(then_branch, [], "then_branch")
+    e = ctx.run_subgraph(else_branch, [], "else_branch")
     _absorb(ctx, t, constraints=False)
     _absorb(ctx, e, constraints=False)
     if len(t.outputs) != len(e.outputs):
@@ -137,7 +138,7 @@ def if_(ctx: NodeContext, cond: Value, *, then_branch=None, else_branch=None):
                                               f"where not ({sym}): {c.reason}"))
         ctx.macs = _piecewise(t.macs, e.macs, sym)
         return [_merge_symbolic(ctx, i, a, b, sym) for i, (a, b) in enumerate(zip(t.outputs, e.outputs))]
-    ctx.warn(f"node {ctx.node!r} (op If): the condition is computed from data; both branches analysed")
+    ctx.warn(f"the condition is computed from data; both branches analysed")
     if t.constraints and e.constraints:  # whichever branch runs, its constraints hold: a necessary condition
         ctx.require(sympy.Or(sympy.And(*[c.condition for c in t.constraints]),
                              sympy.And(*[c.condition for c in e.constraints])),
@@ -145,7 +146,7 @@ def if_(ctx: NodeContext, cond: Value, *, then_branch=None, else_branch=None):
                     + "; ".join(c.reason for c in t.constraints) + " | or | "
                     + "; ".join(c.reason for c in e.constraints))
     elif t.constraints or e.constraints:
-        ctx.warn(f"node {ctx.node!r} (op If): the constraints of the "
+        ctx.warn(f"the constraints of the "
                  f"{'then' if t.constraints else 'else'} branch hold only when the data selects it; not applied")
     ctx.macs = t.macs if _same(t.macs, e.macs) else None
     return [_merge_unknown(ctx, i, a, b) for i, (a, b) in enumerate(zip(t.outputs, e.outputs))]
@@ -180,7 +181,7 @@ def _iterate(ctx: NodeContext, body, head: List[Value], carried: List[Value], ta
     """Infer the body (formal inputs: head, carried, tail) until the carried values stop changing. Returns
     (first pass, last pass, the carried values that cover every iteration, whether the first pass already was
     a fixed point)."""
-    first = res = run_subgraph(ctx, body, head + carried + tail, "body")
+    first = res = ctx.run_subgraph(body, head + carried + tail, "body")
     fixed_point = True
     for _ in range(4):
         outs = list(res.outputs[out_offset:out_offset + len(carried)])
@@ -190,14 +191,14 @@ def _iterate(ctx: NodeContext, body, head: List[Value], carried: List[Value], ta
         for i, (c, o) in enumerate(zip(carried, outs)):
             if not _stable_shape(c, o):  # contents that change (a counter) are dropped without a word
                 fixed_point = False
-                ctx.warn(f"node {ctx.node!r} (op {ctx.op_type}): loop-carried / state value {i} changes shape across "
+                ctx.warn(f"loop-carried / state value {i} changes shape across "
                          f"iterations ({_fmt(c.shape)} -> {_fmt(o.shape)}); the changing dims are unknown")
         carried = [_generalize(c, o) for c, o in zip(carried, outs)]
-        res = run_subgraph(ctx, body, head + carried + tail, "body")
+        res = ctx.run_subgraph(body, head + carried + tail, "body")
     else:
         fixed_point = False
         carried = [Value(None, c.dtype) for c in carried]
-        res = run_subgraph(ctx, body, head + carried + tail, "body")
+        res = ctx.run_subgraph(body, head + carried + tail, "body")
     return first, res, carried, fixed_point
 
 
@@ -207,16 +208,16 @@ def _fmt(shape) -> str:
 
 def _apply_body(ctx: NodeContext, first: SubgraphResult, last: SubgraphResult, trip: MaybeDim,
                 fixed_point: bool) -> None:
-    ctx.warnings.extend(w for w in first.warnings if w not in ctx.warnings)
-    ctx.warnings.extend(w for w in last.warnings if w not in ctx.warnings)
+    ctx.diagnostics.extend(d for d in first.diagnostics if d not in ctx.diagnostics)
+    ctx.diagnostics.extend(d for d in last.diagnostics if d not in ctx.diagnostics)
     runs = trip is not None and known_ge(trip, 1) is True
     if runs:
         ctx.constraints.extend(first.constraints)  # the first iteration, with the initial values, must run
         if not fixed_point and last.constraints:
-            ctx.warn(f"node {ctx.node!r} (op {ctx.op_type}): later iterations see other shapes; their "
+            ctx.warn(f"later iterations see other shapes; their "
                      f"constraints are not stated")
     elif first.constraints:
-        ctx.warn(f"node {ctx.node!r} (op {ctx.op_type}): the body may run zero times; its "
+        ctx.warn(f"the body may run zero times; its "
                  f"{len(first.constraints)} constraint(s) are not applied")
     if trip is not None and fixed_point and first.macs is not None:
         ctx.macs = as_dim(prod([trip, first.macs])) if first.macs != 0 else 0
@@ -267,7 +268,7 @@ def loop(ctx: NodeContext, m: Optional[Value] = None, cond: Optional[Value] = No
     if trip is None and k:
         why = "no trip count M" if m is None else ("M is computed from data" if m_val is None and
                                                    _scalar(m) is None else "the loop condition may stop it early")
-        ctx.warn(f"node {ctx.node!r} (op Loop): the number of iterations is unknown ({why}); the leading dim of "
+        ctx.warn(f"the number of iterations is unknown ({why}); the leading dim of "
                  f"its {k} scan output(s) is unknown")
     scans = [_stack(v, trip) for v in last.outputs[1 + n_c:]]
     return carried_final + scans
@@ -304,7 +305,7 @@ def scan(ctx: NodeContext, *inputs: Value, body=None, num_scan_inputs=None, scan
     _apply_body(ctx, first, last, trip, fixed_point)
     k = len(last.outputs) - n_s
     if trip is None and k:
-        ctx.warn(f"node {ctx.node!r} (op Scan): the sequence length is unknown; the scanned dim of its {k} scan "
+        ctx.warn(f"the sequence length is unknown; the scanned dim of its {k} scan "
                  f"output(s) is unknown")
     out_axes = list(scan_output_axes) if scan_output_axes is not None else [0] * k
     scans = [_stack(v, trip, out_axes[i] if i < len(out_axes) else 0) for i, v in enumerate(last.outputs[n_s:])]
@@ -314,3 +315,7 @@ def scan(ctx: NodeContext, *inputs: Value, body=None, num_scan_inputs=None, scan
 if_.accepts_unknown = True  # a data-computed condition of unknown shape still lets both branches be analysed
 loop.accepts_unknown = True
 scan.accepts_unknown = True
+
+
+# the body's MACs (under the default convention) times the trip count, as the rules state them (``ctx.macs``)
+describe("If", "Loop", "Scan", cost=rule_counted("control", analyze_only=True))

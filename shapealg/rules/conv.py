@@ -5,11 +5,75 @@ from typing import List, Optional
 
 import sympy
 
+from ..costmodel import CostStatus, OpCost, bias_term, cost_model, counted, mul, numel, volume, zero
 from ..dims import MaybeDim, prod
+from ..enums import DType
 from ..formulas import ceil_pool_out, conv_out, conv_transpose_out, pool_out, same_pads
 from ..tensor import Value
 from ._util import spatial_list
 from .registry import NodeContext, RuleError, register
+
+
+# ---------------------------------------------------------------- costs (docs/COSTS.md)
+
+@cost_model("conv")
+def conv_cost(node, view, conv, w_index: int = 1, b_index: int = 2) -> OpCost:
+    """N * out positions * C_out * (C_in / group) * prod(kernel) (+ one add per output for a bias)."""
+    out = view.shape(node.outputs[0])
+    w = view.shape(node.inputs[w_index]) if len(node.inputs) > w_index else None
+    if out is None or w is None:
+        return counted(None, "conv")
+    macs = mul(numel(out), prod(w[1:]))
+    b = bias_term(node, b_index, out, conv)
+    return counted(None if macs is None or b is None else macs + b, "conv")
+
+
+@cost_model("conv-transpose")
+def conv_transpose_cost(node, view, conv) -> OpCost:
+    x, w, out = view.shape(node.inputs[0]), view.shape(node.inputs[1]), view.shape(node.outputs[0])
+    if x is None or w is None or out is None:
+        return counted(None, "conv-transpose")
+    if conv.style == "torchinfo":    # (weights) * N * output positions
+        macs = mul(out[0], *out[2:], prod(w))
+    elif conv.style == "onnx-tool":  # output elements * prod(W.shape[1:])
+        macs = mul(numel(out), prod(w[1:]))
+    else:                            # N * input positions * C_in * C_out/group * prod(kernel)
+        macs = mul(numel(x), prod(w[1:]))
+    b = bias_term(node, 2, out, conv)
+    return counted(None if macs is None or b is None else macs + b, "conv-transpose")
+
+
+@cost_model("pool")
+def pool_cost(node, view, conv) -> OpCost:
+    out = view.shape(node.outputs[0])
+    k = view.attrs(node).get("kernel_shape")
+    k = tuple(int(v) for v in k) if k else None
+    if conv.style in ("fvcore", "torchinfo") or not conv.pooling:
+        return zero("pool", conv)
+    if k is None:
+        return counted(None, "pool", "no kernel_shape")
+    if conv.style == "onnx-tool":  # onnx-tool multiplies by kernel_shape[0] (and [1] for 2-D kernels only)
+        return counted(mul(numel(out), k[0] * (k[1] if len(k) == 2 else 1)), "pool")
+    return counted(mul(numel(out), prod(k)), "pool")  # one op per window element
+
+
+@cost_model("global-pool")
+def global_pool_cost(node, view, conv) -> OpCost:
+    x, out = view.shape(node.inputs[0]), view.shape(node.outputs[0])
+    if conv.style == "torchinfo" or not conv.pooling:
+        return zero("global-pool", conv)
+    if conv.style == "fvcore":  # adaptive_avg_pool2d: input elements; adaptive max pool is not counted
+        if node.op_type != "GlobalAveragePool":
+            return zero("global-pool", conv, "fvcore does not count adaptive max / Lp pooling")
+        return counted(numel(x), "global-pool")
+    if conv.style == "onnx-tool":
+        if node.op_type != "GlobalAveragePool":
+            return OpCost(0, CostStatus.ZERO, "global-pool", "onnx-tool has no profiler for this op and counts it 0")
+        return counted(None if x is None or out is None else volume(x) + 4 * volume(out), "global-pool")
+    return counted(numel(x), "global-pool")
+
+
+# ---------------------------------------------------------------- shape rules
 
 
 def _pool_len(size, k, s, pb, d, ceil_mode, pe):
@@ -49,8 +113,8 @@ def _window_out(ctx: NodeContext, x_sp: List[MaybeDim], kernel: List[int], strid
     return out
 
 
-@register("Conv")
-@register("FusedConv", domain="com.microsoft")
+@register("Conv", cost=conv_cost)
+@register("FusedConv", domain="com.microsoft", cost=conv_cost)
 def conv(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = None, *z, auto_pad="NOTSET", dilations=None,
          group=1, kernel_shape=None, pads=None, strides=None, **_):
     """out = floor((size + pads - dilation*(k-1) - 1) / stride) + 1; weight (C_out, C_in/group, k...)."""
@@ -67,13 +131,10 @@ def conv(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = None, *z, au
     ctx.require_equal(c_in, w.shape[1] * group if isinstance(w.shape[1], int) else None,
                       f"input channels {c_in} must equal weight's {w.shape[1]} x group {group}")
     sp = _window_out(ctx, list(x.shape[2:]), kernel, strides, pads, dilations, auto_pad, False, pool=False)
-    out = (x.shape[0], c_out, *sp)
-    if all(d is not None for d in out) and isinstance(w.shape[1], int):
-        ctx.macs = prod([*out, w.shape[1], *kernel])
-    return Value(out, x.dtype)
+    return Value((x.shape[0], c_out, *sp), x.dtype)
 
 
-@register("ConvTranspose")
+@register("ConvTranspose", cost=conv_transpose_cost)
 def conv_transpose(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = None, *, auto_pad="NOTSET",
                    dilations=None, group=1, kernel_shape=None, output_padding=None, output_shape=None, pads=None,
                    strides=None):
@@ -105,12 +166,10 @@ def conv_transpose(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = No
               for i in range(n)]
     for i, o in enumerate(sp):
         ctx.require_positive(o, f"output spatial axis {i}")
-    if all(d is not None for d in x.shape) and c_out is not None:
-        ctx.macs = prod([*x.shape, w.shape[1], *kernel])
     return Value((x.shape[0], c_out, *sp), x.dtype)
 
 
-@register("MaxPool", "AveragePool", "LpPool")
+@register("MaxPool", "AveragePool", "LpPool", cost=pool_cost)
 def pool(ctx: NodeContext, x: Value, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None,
          pads=None, strides=None, storage_order=0, count_include_pad=0, p=2):
     if kernel_shape is None:
@@ -119,10 +178,10 @@ def pool(ctx: NodeContext, x: Value, *, auto_pad="NOTSET", ceil_mode=0, dilation
                      bool(ceil_mode), pool=True)
     out = Value((*x.shape[:2], *sp), x.dtype)
     if ctx.op_type == "MaxPool":
-        return [out, Value(out.shape, 7)]  # Indices are int64
+        return [out, Value(out.shape, DType.INT64)]  # Indices are int64
     return out
 
 
-@register("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+@register("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", cost=global_pool_cost)
 def global_pool(ctx: NodeContext, x: Value, **_):
     return Value((*x.shape[:2], *([1] * (len(x.shape) - 2))), x.dtype)

@@ -8,42 +8,36 @@ formulas (in H, W and that symbol). Such a symbol is never guessed to have a val
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 import sympy
 
+from ..diagnostics import Kind
+from ..enums import DType
 from ..dims import MaybeDim, as_dim, known_ge, symbol
 from ..tensor import Value
 from ._util import norm_axis
-from .registry import NodeContext, RuleError, register
+from ..costmodel import free_cost
+from .elementwise import elementwise_cost
+from .registry import NodeContext, RuleError, describe, register
 
-INT64 = 7
-
-# symbol name -> (node, op_type, what it counts); filled as rules declare them
-_DECLARED: Dict[str, Tuple[str, str, str]] = {}
-
+INT64 = DType.INT64
 
 def data_dependent_symbol(ctx: NodeContext, prefix: str, what: str) -> sympy.Symbol:
     """A fresh symbol for a size only the data decides, declared (see ``is_data_dependent``) and warned about."""
     base = prefix + "_" + (re.sub(r"\W", "_", ctx.node, flags=re.ASCII).strip("_") or "node")
     name, k = base, 1
-    while name in _DECLARED and _DECLARED[name][0] != ctx.node:  # two node names that sanitize alike
+    while name in ctx.declared and ctx.declared[name][0] != ctx.node:  # two node names that sanitize alike
         k += 1
         name = f"{base}_{k}"
-    _DECLARED[name] = (ctx.node, ctx.op_type, what)
-    ctx.warn(f"node {ctx.node!r} (op {ctx.op_type}): {what} depends on the data; declared as the data-dependent "
-             f"symbol {name}")
+    ctx.declared[name] = (ctx.node, ctx.op_type, what)  # the analysis's own table (InferResult.data_dependent)
+    ctx.warn(f"{what} depends on the data; declared as the data-dependent symbol {name}", Kind.DATA_DEPENDENT)
     return symbol(name)
 
 
-def is_data_dependent(sym) -> bool:
-    """True for a symbol (or its name) that a rule declared data-dependent."""
-    return str(sym) in _DECLARED
-
-
-def data_dependent_symbols() -> Dict[str, Tuple[str, str, str]]:
-    """Every declared data-dependent symbol: name -> (node, op_type, what it counts)."""
-    return dict(_DECLARED)
+def is_data_dependent(sym, declared: Mapping[str, Tuple[str, str, str]]) -> bool:
+    """True for a symbol (or its name) in ``declared`` (an analysis's ``InferResult.data_dependent``)."""
+    return str(sym) in declared
 
 
 def _count_true(vals, length: MaybeDim) -> MaybeDim:
@@ -154,3 +148,7 @@ def topk_v1(ctx: NodeContext, x: Value, *, axis=-1, k=None):
         raise RuleError("attribute k missing")
     return _topk(ctx, x, int(k), axis)
 
+
+
+describe("Compress", cost=free_cost)
+describe("NonZero", cost=elementwise_cost)

@@ -6,7 +6,8 @@ from typing import Dict, List, Optional, Tuple
 from ..dims import MaybeDim, prod
 from ..tensor import Value
 from ._util import broadcast_dim, broadcast_shapes
-from .registry import NodeContext, RuleError, register
+from ..costmodel import rule_counted
+from .registry import NodeContext, RuleError, describe, register
 
 ELLIPSIS = "."  # one marker standing for "..."
 
@@ -97,8 +98,8 @@ def einsum(ctx: NodeContext, *xs: Value, equation: str = ""):
             raise RuleError(f"output label {lab!r} names no operand dim")
         else:
             out.append(labels[lab])
-    if len(xs) >= 2:
-        ctx.macs = prod(list(labels.values()) + list(ell))
+    # one MAC per point of the label space when operands are multiplied; a single operand only moves / sums
+    ctx.macs = prod(list(labels.values()) + list(ell)) if len(xs) >= 2 else 0
     return Value(tuple(out), xs[0].dtype)
 
 
@@ -109,3 +110,7 @@ def det(ctx: NodeContext, x: Value):
         raise RuleError(f"Det needs rank >= 2, got {len(x.shape)}")
     ctx.require_equal(x.shape[-2], x.shape[-1], f"the matrices must be square: {x.shape[-2]} x {x.shape[-1]}")
     return Value(tuple(x.shape[:-2]), x.dtype)
+
+
+# the count follows from the equation's labels (the rule's ``ctx.macs``): one MAC per point of the label space
+describe("Einsum", cost=rule_counted("einsum", activation_product=True))

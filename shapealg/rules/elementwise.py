@@ -7,12 +7,18 @@ from typing import Callable, Dict, Optional
 
 import sympy
 
+from ..bounds import outer, overall, same_bounds
+from ..costmodel import CostStatus, OpCost, cost_model, counted, free_cost, mul, numel, onnx_tool_pointwise, \
+    weights, zero
 from ..dims import as_dim, ceildiv, floordiv, known_ge, mod, truncdiv
+from ..enums import INT_TYPES, DType
 from ..tensor import Value
 from ._util import broadcast_shapes, broadcast_values
-from .registry import NodeContext, register
+from .linear import linear_bias_cost, linear_bias_input
+from .norm import norm_cost
+from .registry import NodeContext, describe, register
 
-_INT_TYPES = {2, 3, 4, 5, 6, 7, 9, 12, 13}
+_INT_TYPES = INT_TYPES | {DType.BOOL}  # exact integer arithmetic on contents
 
 UNARY = (
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Reciprocal", "Erf", "Gelu", "LeakyRelu", "HardSigmoid",
@@ -20,10 +26,6 @@ UNARY = (
     "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Round", "IsNaN", "IsInf", "BitwiseNot",
     "Shrink", "Softmax", "LogSoftmax", "Hardmax", "LRN", "MeanVarianceNormalization", "Trilu", "CumSum",
 )
-
-
-def _num(x):
-    return x if isinstance(x, (int, float)) else x
 
 
 def _is_sym_bool(c) -> bool:
@@ -254,3 +256,65 @@ def where(ctx: NodeContext, cond: Value, a: Value, b: Value):
                     out.append(x if t else y)
             val = tuple(out) if out is not None else None
     return Value(shape, a.dtype, val)
+
+
+# ---------------------------------------------------------------- costs (docs/COSTS.md)
+
+VARIADIC = frozenset({"Sum", "Mean", "Max", "Min"})
+ELEMENTWISE_OPS = (
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Equal", "Less", "LessOrEqual",
+    "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Not", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+    "BitwiseNot", "Where", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu",
+    "Selu", "Celu", "Gelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Shrink", "Exp", "Log", "Sqrt",
+    "Reciprocal", "Neg", "Abs", "Ceil", "Floor", "Round", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
+    "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Clip", "IsNaN", "IsInf", "Softmax", "LogSoftmax",
+    "Hardmax", "CumSum", "Silu", "BiasGelu", "FastGelu", "QuickGelu",
+)
+
+
+@cost_model("elementwise")
+def elementwise_cost(node, view, conv) -> OpCost:
+    """``full``: one op per output element (Sum / Mean / Max / Min: inputs - 1); a Linear's bias add (MatMul +
+    Add) is counted as a bias."""
+    if node.op_type == "Add" and linear_bias_input(node, view) is not None:
+        return linear_bias_cost(node, view, conv)
+    out = view.shape(node.outputs[0])
+    n_in = len([x for x in node.inputs if x])
+    if conv.style == "onnx-tool":
+        return onnx_tool_pointwise(node, out, n_in)
+    if conv.style == "torchinfo" and node.op_type == "PRelu":
+        w = weights(node, view, (1,))
+        return counted(mul(out[0], w) if out else None, "elementwise", "torchinfo: first output dim * weights")
+    if not conv.elementwise:
+        return zero("elementwise", conv)
+    ratio = max(1, n_in - 1) if node.op_type in VARIADIC else 1
+    return counted(mul(numel(out), ratio), "elementwise")
+
+
+# Silu has no shape rule yet; its cost is stated for files whose other ops are analysed
+describe(*ELEMENTWISE_OPS, cost=elementwise_cost)
+describe("Identity", "Dropout", "Cast", "CastLike", "Trilu", cost=free_cost)
+describe("MeanVarianceNormalization", "LRN", cost=norm_cost)
+
+
+# ---------------------------------------------------------------- index bounds (shapealg.bounds)
+
+def arith_bounds(node, ins, in_bounds, out):
+    """Add / Sub / Mul of index tensors, only where the bounds stay exact (an outer sum / product)."""
+    if len(ins) < 2 or ins[0] is None or ins[1] is None:
+        return None
+    ba, bb = overall(in_bounds[0]), overall(in_bounds[1])
+    if ba is None or bb is None or not outer(ins[0], ins[1]):
+        return None
+    (la, ha), (lb, hb) = ba[0], bb[0]
+    if node.op_type == "Add":
+        return ((la + lb, ha + hb),)
+    if node.op_type == "Sub":
+        return ((la - hb, ha - lb),)
+    if known_ge(la, 0) is True and known_ge(lb, 0) is True:  # Mul of non-negatives
+        return ((la * lb, ha * hb),)
+    return None
+
+
+describe("Identity", "Cast", bounds=same_bounds)
+describe("Add", "Sub", "Mul", bounds=arith_bounds)

@@ -9,7 +9,8 @@ import sympy
 from ..dims import MaybeDim, known_ge
 from ..tensor import Value
 from ._util import array_value, norm_axis, value_array
-from .registry import NodeContext, RuleError, register
+from ..costmodel import free_cost
+from .registry import NodeContext, RuleError, describe, register
 
 
 @register("Gather")
@@ -83,7 +84,7 @@ def gather_nd(ctx: NodeContext, data: Value, indices: Value, *, batch_dims=0):
     elif _bounds_check(ctx, 1, data.shape[batch_dims:batch_dims + k], batch_dims):
         pass
     else:
-        ctx.warn(f"node {ctx.node!r} (op GatherND): indices are computed at run time; that they stay within "
+        ctx.warn(f"indices are computed at run time; that they stay within "
                  f"the data's dims is not checked")
     return Value(tuple(indices.shape[:-1]) + tuple(data.shape[batch_dims + k:]), data.dtype)
 
@@ -118,3 +119,7 @@ def gather_elements(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
 @register("ScatterND", "ScatterElements", "Scatter")
 def scatter(ctx: NodeContext, data: Value, indices: Value, updates: Optional[Value] = None, **_):
     return Value(data.shape, data.dtype)
+
+
+describe("Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND", cost=free_cost)
+describe("Gather", "GatherND", reads_bounds=True)  # index checks against the data dims

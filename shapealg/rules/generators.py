@@ -3,12 +3,14 @@ Multinomial."""
 from __future__ import annotations
 
 from ..dims import as_dim
+from ..enums import DType
 from ..tensor import Value
 from ._util import norm_axis
 from .data_dependent import data_dependent_symbol
-from .registry import NodeContext, RuleError, register
+from ..costmodel import free_cost
+from .registry import NodeContext, RuleError, describe, register
 
-FLOAT, INT32 = 1, 6
+FLOAT, INT32 = DType.FLOAT, DType.INT32
 
 
 @register("OneHot", since=9)
@@ -64,3 +66,6 @@ def multinomial(ctx: NodeContext, x: Value, *, dtype=INT32, sample_size=1, seed=
         raise RuleError(f"input must have rank 2, got {len(x.shape)}")
     return Value((x.shape[0], sample_size), dtype)
 
+
+
+describe("EyeLike", "OneHot", cost=free_cost)

@@ -6,13 +6,18 @@ from __future__ import annotations
 from typing import Optional
 
 from ..dims import ceildiv
+from ..enums import DType
 from ..tensor import Value
 from ._util import norm_axis
 from .conv import conv
 from .linear import matmul
-from .registry import NodeContext, RuleError, register
+from ..costmodel import OpCost, cost_model
+from .conv import conv_cost
+from .elementwise import elementwise_cost
+from .linear import matmul_count
+from .registry import NodeContext, RuleError, describe, register
 
-FLOAT, UINT8, INT32 = 1, 2, 6
+FLOAT, UINT8, INT32 = DType.FLOAT, DType.UINT8, DType.INT32
 
 
 def _check_scale(ctx: NodeContext, x: Value, scale: Optional[Value], axis: int, block_size: int, what: str):
@@ -74,3 +79,22 @@ def qlinear_matmul(ctx: NodeContext, a: Value, a_scale: Value, a_zero_point: Val
                    b_zero_point: Value, y_scale: Value, y_zero_point: Value):
     out = matmul(ctx, a, b)
     return Value(out.shape, y_zero_point.dtype if y_zero_point is not None and y_zero_point.dtype else a.dtype)
+
+
+# ---------------------------------------------------------------- costs (docs/COSTS.md)
+
+@cost_model("conv")
+def qlinear_conv_cost(node, view, conv) -> OpCost:
+    """A Conv's count with the weight at input 3 (the bias at 8)."""
+    return conv_cost(node, view, conv, w_index=3, b_index=8)
+
+
+@cost_model("matmul")
+def qlinear_matmul_cost(node, view, conv) -> OpCost:
+    return matmul_count(node, view, conv, node.inputs[0], node.inputs[3] if len(node.inputs) > 3 else "")
+
+
+describe("ConvInteger", cost=conv_cost)
+describe("QLinearConv", cost=qlinear_conv_cost)
+describe("QLinearMatMul", cost=qlinear_matmul_cost)
+describe("QuantizeLinear", "DequantizeLinear", cost=elementwise_cost)

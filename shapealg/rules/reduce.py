@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..costmodel import CostStatus, OpCost, cost_model, counted, mul, numel, volume, zero
 from ..dims import prod
+from ..enums import DType
 from ..tensor import Value
 from ._util import const_ints, norm_axis
-from .registry import NodeContext, register
+from .registry import NodeContext, describe, register
 
 REDUCE = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
@@ -33,4 +35,25 @@ def reduce(ctx: NodeContext, x: Value, axes_in: Optional[Value] = None, *, axes=
 def arg_reduce(ctx: NodeContext, x: Value, *, axis=0, keepdims=1, select_last_index=0):
     a = norm_axis(axis, len(x.shape))
     out = tuple(1 if i == a else d for i, d in enumerate(x.shape) if keepdims or i != a)
-    return Value(out, 7)
+    return Value(out, DType.INT64)
+
+
+# ---------------------------------------------------------------- costs (docs/COSTS.md)
+
+ONNX_TOOL_REDUCE = {"ReduceMean": 1, "ReduceSum": 1, "ReduceProd": 1, "ReduceMin": 1, "ReduceMax": 1, "ReduceL2": 25}
+
+
+@cost_model("reduce")
+def reduce_cost(node, view, conv) -> OpCost:
+    """``full``: one op per input element."""
+    x = view.shape(node.inputs[0])
+    if conv.style == "onnx-tool":
+        if node.op_type not in ONNX_TOOL_REDUCE:
+            return OpCost(0, CostStatus.ZERO, "reduce", "onnx-tool profiles this op as 0")
+        return counted(mul(volume(x), ONNX_TOOL_REDUCE[node.op_type]), "reduce")
+    if not conv.elementwise:
+        return zero("reduce", conv)
+    return counted(numel(x), "reduce")
+
+
+describe(*REDUCE, "ArgMax", "ArgMin", cost=reduce_cost)

@@ -7,10 +7,11 @@ from typing import Optional
 
 import sympy
 
+from ..costmodel import OpCost, cost_model, counted, mul, numel, zero
 from ..dims import as_dim, floordiv
 from ..tensor import Value
 from ._util import norm_axis
-from .registry import NodeContext, RuleError, register
+from .registry import NodeContext, RuleError, describe, register
 
 
 def _f32(x: float) -> float:
@@ -50,7 +51,7 @@ def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Opti
         if sizes.value is None:
             for a in ax:
                 out[a] = None
-            ctx.warn(f"node {ctx.node!r} (op Resize): output sizes are computed at run time and could not be "
+            ctx.warn(f"output sizes are computed at run time and could not be "
                      f"derived; resized dims unknown")
             return Value(tuple(out), x.dtype)
         vals = [as_dim(v) for v in sizes.value]
@@ -91,3 +92,28 @@ def upsample(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, *, s
 @register("Upsample", since=11)
 def upsample_late(ctx: NodeContext, x: Value, scales_in: Optional[Value] = None, **kw):
     return upsample(ctx, x, scales_in, **kw)
+
+
+# ---------------------------------------------------------------- costs (docs/COSTS.md)
+
+@cost_model("resize")
+def resize_cost(node, view, conv) -> OpCost:
+    """``full``: nearest 0, linear 2^r, cubic 4^r per output element (r spatial dims)."""
+    out = view.shape(node.outputs[0])
+    mode = view.attrs(node).get("mode", "nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if conv.style == "torchinfo" or not conv.resize:
+        return zero("resize", conv)
+    if conv.style == "fvcore":
+        w = {"nearest": 1, "linear": 4}.get(mode, 0)
+        if not w:
+            return zero("resize", conv, f"fvcore does not count {mode} interpolation")
+    elif conv.style == "onnx-tool":
+        w = {"nearest": 0, "linear": 4, "cubic": 8}.get(mode, 0)
+    else:
+        r = max(0, len(out) - 2) if out else 0
+        w = {"nearest": 0, "linear": 2 ** r, "cubic": 4 ** r}.get(mode, 0)
+    return counted(mul(numel(out), w), "resize")
+
+
+describe("Resize", "Upsample", cost=resize_cost)

@@ -11,18 +11,21 @@ import sympy
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
 from ..limits import MAX_RANK
+from ..enums import DType
 from ..tensor import Value
 from ._util import array_value, broadcast_shapes, broadcast_values, const_ints, norm_axis, value_array
-from .registry import NodeContext, RuleError, register
+from ..bounds import MAX_ELEMS as MAX_BOUND_ELEMS, overall, overall_bounds, scalar
+from ..costmodel import free_cost
+from .registry import NodeContext, RuleError, describe, register
 
-INT64 = 7
+INT64 = DType.INT64
 
 
 def _vec(values: Sequence) -> Value:
     return Value((len(values),), INT64, tuple(as_dim(v) for v in values))
 
 
-def _dims_of(v: Optional[Value], what: str) -> Optional[List[MaybeDim]]:
+def dims_of(v: Optional[Value], what: str) -> Optional[List[MaybeDim]]:
     """Contents of a shape-like input as Dims; None when not known statically."""
     if v is None or v.value is None:
         return None
@@ -80,12 +83,12 @@ def flatten(ctx: NodeContext, x: Value, *, axis=1):
 
 @register("Reshape")
 def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allowzero=0, shape=None):
-    tgt = _dims_of(target, "the target shape") if target is not None else list(shape or [])
+    tgt = dims_of(target, "the target shape") if target is not None else list(shape or [])
     if tgt is None:
         if target is not None and target.shape is not None and isinstance(target.shape[0], int):
             if target.shape[0] > MAX_RANK:
                 raise RuleError(f"target shape of length {target.shape[0]} (more than {MAX_RANK} dims)")
-            ctx.warn(f"node {ctx.node!r} (op Reshape): target shape is computed at run time and could not be "
+            ctx.warn(f"target shape is computed at run time and could not be "
                      f"derived; output dims unknown")
             return Value((None,) * target.shape[0], x.dtype)
         raise RuleError("target shape unknown")
@@ -228,7 +231,7 @@ def concat(ctx: NodeContext, *xs: Value, axis=0):
 def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=0, split=None, num_outputs=None):
     a = norm_axis(axis, len(x.shape))
     d = x.shape[a]
-    sizes = _dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
+    sizes = dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
     n = num_outputs or (len(sizes) if sizes else ctx.n_outputs)
     if sizes is None:
         if d is None:
@@ -297,7 +300,7 @@ def unsqueeze(ctx: NodeContext, x: Value, axes_in: Optional[Value] = None, *, ax
 def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Optional[Value] = None,
         axes_in: Optional[Value] = None, *, mode="constant", pads=None, **_):
     r = len(x.shape)
-    p = _dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
+    p = dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
     ax = const_ints(axes_in, "axes") if axes_in is not None else list(range(r))
     if p is None:
         return Value(tuple(d if i not in ax else None for i, d in enumerate(x.shape)), x.dtype)
@@ -321,7 +324,7 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
 
 @register("Expand")
 def expand(ctx: NodeContext, x: Value, shape_in: Value):
-    tgt = _dims_of(shape_in, "shape")
+    tgt = dims_of(shape_in, "shape")
     if tgt is None:
         n = shape_in.shape[0] if shape_in.shape else None
         if isinstance(n, int) and n <= MAX_RANK:
@@ -339,7 +342,7 @@ def expand(ctx: NodeContext, x: Value, shape_in: Value):
 
 @register("Tile")
 def tile(ctx: NodeContext, x: Value, repeats: Value):
-    rep = _dims_of(repeats, "repeats")
+    rep = dims_of(repeats, "repeats")
     if rep is None:
         return Value((None,) * len(x.shape), x.dtype)
     if len(rep) != len(x.shape):
@@ -354,7 +357,7 @@ def tile(ctx: NodeContext, x: Value, repeats: Value):
 
 @register("ConstantOfShape")
 def constant_of_shape(ctx: NodeContext, shape_in: Value, *, value=None):
-    dims = _dims_of(shape_in, "shape")
+    dims = dims_of(shape_in, "shape")
     dtype = int(value.data_type) if value is not None else 1
     if dims is None:
         n = shape_in.shape[0] if shape_in.shape else None
@@ -383,3 +386,58 @@ def range_(ctx: NodeContext, start: Value, limit: Value, delta: Value):
 
 def _equal_dims(a, b) -> bool:
     return known_equal(a, b) is True
+
+
+# data movement and shape plumbing: no arithmetic (SequenceConstruct / SplitToSequence have no shape rule yet)
+describe("Reshape", "Transpose", "Concat", "Split", "Squeeze", "Unsqueeze", "Flatten", "Expand", "Tile", "Pad",
+         "Shape", "Size", "Constant", "ConstantOfShape", "Range", "SequenceConstruct", "SplitToSequence",
+         cost=free_cost)
+
+
+# ---------------------------------------------------------------- index bounds (shapealg.bounds)
+
+def range_bounds(node, ins, in_bounds, out):
+    if len(ins) < 3:
+        return None
+    s, lim, d = (scalar(x) for x in ins[:3])
+    if s is None or lim is None or not isinstance(d, int) or d <= 0:
+        return None
+    # an empty range (lim <= s) has no element to index with: its (vacuous) bounds only loosen the checks
+    return ((s, s + d * (ceildiv(lim - s, d) - 1)),)
+
+
+def expand_bounds(node, ins, in_bounds, out):
+    b0 = in_bounds[0] if in_bounds else None
+    if b0 is None:
+        return None
+    if ins[0] is not None and out.shape and ins[0].shape and len(b0) > 1 and ins[0].shape[-1] == out.shape[-1]:
+        return b0  # per index component, unchanged along the last axis
+    return overall(b0)
+
+
+def concat_bounds(node, ins, in_bounds, out):
+    if not (all(b is not None for b in in_bounds) and ins and all(x is not None and x.shape for x in ins)):
+        return None
+    r = len(out.shape or ())
+    axis = node.attrs.get("axis", 0)
+    axis = axis + r if axis < 0 else axis
+    if axis == r - 1:  # components side by side
+        comps = []
+        for x, b in zip(ins, in_bounds):
+            k = x.shape[-1]
+            if not isinstance(k, int) or len(comps) + k > MAX_BOUND_ELEMS:  # too many components to carry
+                return overall(tuple(p for b in in_bounds for p in b))
+            if len(b) == k:
+                comps += list(b)
+            elif isinstance(k, int) and len(b) == 1:
+                comps += [b[0]] * k
+            else:
+                return None
+        return tuple(comps)
+    return overall(tuple(p for b in in_bounds for p in b))
+
+
+describe("Range", bounds=range_bounds)
+describe("Expand", bounds=expand_bounds)
+describe("Concat", bounds=concat_bounds)
+describe("Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Tile", bounds=overall_bounds)

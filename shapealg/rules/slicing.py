@@ -9,8 +9,9 @@ import sympy
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, known_ge
 from ..tensor import Value
 from ._util import array_value, const_ints, norm_axis, value_array
-from .registry import NodeContext, RuleError, register
-from .shape_ops import _dims_of
+from ..costmodel import free_cost
+from .registry import NodeContext, RuleError, describe, register
+from .shape_ops import dims_of
 
 BIG = 2 ** 62  # Slice ends like INT64_MAX
 
@@ -75,8 +76,8 @@ def _slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
 @register("Slice", since=10)
 def slice_(ctx: NodeContext, x: Value, starts: Value, ends: Value, axes: Optional[Value] = None,
            steps: Optional[Value] = None):
-    st = _dims_of(starts, "starts")
-    en = _dims_of(ends, "ends")
+    st = dims_of(starts, "starts")
+    en = dims_of(ends, "ends")
     ax = const_ints(axes, "axes") if axes is not None else None
     sp = const_ints(steps, "steps") if steps is not None else None
     return _slice(ctx, x, st, en, ax, sp, starts)
@@ -94,7 +95,7 @@ def _slice(ctx, x: Value, st, en, ax, sp, starts: Optional[Value]):
             out = list(x.shape)
             for a in ax:
                 out[norm_axis(a, r)] = None
-            ctx.warn(f"node {ctx.node!r} (op Slice): starts / ends are computed at run time and could not be "
+            ctx.warn(f"starts / ends are computed at run time and could not be "
                      f"derived; sliced dims unknown")
             return Value(tuple(out), x.dtype)
         raise RuleError("starts / ends unknown")
@@ -133,3 +134,6 @@ def _slice_nd(x: Value, ax, st, en, sp):
             return None
         arr = arr.take([s0 + i * step for i in range(n)], axis=a)
     return array_value(arr)
+
+
+describe("Slice", cost=free_cost)

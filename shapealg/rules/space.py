@@ -10,8 +10,9 @@ from ..dims import MaybeDim, as_dim, exactdiv, mod, prod
 from ..formulas import conv_out
 from ..tensor import Value
 from ._util import const_ints, norm_axis, spatial_list
-from .registry import NodeContext, RuleError, register
-from .shape_ops import _dims_of as _dims
+from ..costmodel import free_cost
+from .registry import NodeContext, RuleError, describe, register
+from .shape_ops import dims_of as _dims
 
 
 def require_divisible(ctx: NodeContext, n: MaybeDim, d: int, reason: str) -> MaybeDim:
@@ -73,7 +74,7 @@ def affine_grid(ctx: NodeContext, theta: Value, size: Value, *, align_corners=0)
         n = size.shape[0] if size.shape else None
         if not isinstance(n, int):
             raise RuleError("size is computed at run time and its length is unknown")
-        ctx.warn(f"node {ctx.node!r} (op AffineGrid): size is computed at run time and could not be derived; "
+        ctx.warn(f"size is computed at run time and could not be derived; "
                  f"output dims unknown")
         return Value((theta.shape[0] if theta.shape else None,) + (None,) * (n - 1), theta.dtype)
     if len(dims) not in (4, 5):
@@ -99,7 +100,7 @@ def col2im(ctx: NodeContext, x: Value, image_shape: Value, block_shape: Value, *
         raise RuleError(f"input must have rank 3, got {len(x.shape)}")
     k = len(blk)
     if img is None:
-        ctx.warn(f"node {ctx.node!r} (op Col2Im): image_shape is computed at run time and could not be derived; "
+        ctx.warn(f"image_shape is computed at run time and could not be derived; "
                  f"spatial dims unknown")
         img = [None] * k
     if len(img) != k:
@@ -151,7 +152,7 @@ def max_unpool(ctx: NodeContext, x: Value, indices: Value, output_shape: Optiona
     if output_shape is not None:
         dims = _dims(output_shape, "output_shape")
         if dims is None:
-            ctx.warn(f"node {ctx.node!r} (op MaxUnpool): output_shape is computed at run time and could not be "
+            ctx.warn(f"output_shape is computed at run time and could not be "
                      f"derived; output dims unknown")
             return Value((None,) * len(x.shape), x.dtype)
         return Value(tuple(dims), x.dtype)
@@ -174,7 +175,7 @@ def center_crop_pad(ctx: NodeContext, x: Value, shape: Value, *, axes=None):
     dims = _dims(shape, "shape")
     out = list(x.shape)
     if dims is None:
-        ctx.warn(f"node {ctx.node!r} (op CenterCropPad): the target shape is computed at run time and could not "
+        ctx.warn(f"the target shape is computed at run time and could not "
                  f"be derived; cropped / padded dims unknown")
         for a in ax:
             out[a] = None
@@ -197,3 +198,6 @@ def reverse_sequence(ctx: NodeContext, x: Value, sequence_lens: Value, *, batch_
             raise RuleError(f"sequence_lens must be 1-D, got rank {len(sequence_lens.shape)}")
         ctx.require_equal(sequence_lens.shape[0], b, f"{sequence_lens.shape[0]} sequence lengths for batch {b}")
     return Value(x.shape, x.dtype)
+
+
+describe("DepthToSpace", "SpaceToDepth", cost=free_cost)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..tensor import ShapealgError
 from .evaluator import Evaluator, evaluator_for
-from .report import PlannedSize, _label
+from .report import PlannedSize, label_of
 
 DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20  # bytes of predicted activations per run
 _BATCH_NAMES = {"n", "b", "batch", "batch_size", "batchsize", "bs"}
@@ -143,7 +143,7 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
             add("finite", "a point of the finite valid set", **p)
             for s in p:
                 for d in (-1, 1):
-                    add("finite-neighbour", f"finite-set point {_label(p, spatial)}, {s} {d:+d}",
+                    add("finite-neighbour", f"finite-set point {label_of(p, spatial)}, {s} {d:+d}",
                         **{**p, s: p[s] + d})
     # the sizes people deploy at (an exporter may have baked tables at one of them)
     if spatial:

@@ -54,8 +54,8 @@ class Evaluator:
     @staticmethod
     def _compile(expr):
         try:
-            from ..domain import _cexpr, _ir
-            fn, den = _cexpr(_ir(expr))
+            from ..domain import compile_exact
+            fn, den = compile_exact(expr)
             names = {str(s) for s in expr.free_symbols}
 
             def f(env, fn=fn, den=den, names=names):

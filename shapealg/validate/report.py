@@ -27,7 +27,7 @@ class PlannedSize:
     over_budget: bool = False
 
     def label(self, spatial: Sequence[str] = ()) -> str:
-        return _label(self.size, spatial)
+        return label_of(self.size, spatial)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class SizeOutcome:
         return self.outcome in GOOD_OUTCOMES
 
     def label(self, spatial: Sequence[str] = ()) -> str:
-        return _label(self.size, spatial)
+        return label_of(self.size, spatial)
 
     def describe(self) -> str:
         """The outcome in words, on one line."""
@@ -108,7 +108,7 @@ class SizeOutcome:
             return ("predicted invalid" + (f" at {b.node} ({b.op_type}): {b.reason}" if b else "")
                     + "; but it ran" + (f" ({self.note})" if self.note else ""))
         if o == "surprise-failed":
-            return f"predicted valid, but failed at {self.failing_node or '?'}: {_short(self.error)}"
+            return f"predicted valid, but failed at {self.failing_node or '?'}: {short(self.error)}"
         if o == "exporter-divergence":
             return f"exporter divergence: {self.note}"
         if o == "skipped":
@@ -187,7 +187,7 @@ class ValidationReport:
         return self.table()
 
 
-def _label(size: Mapping[str, int], spatial: Sequence[str] = ()) -> str:
+def label_of(size: Mapping[str, int], spatial: Sequence[str] = ()) -> str:
     sp = [s for s in spatial if s in size]
     if sp and len(sp) == len(size):
         return "x".join(str(size[s]) for s in sp)
@@ -196,7 +196,7 @@ def _label(size: Mapping[str, int], spatial: Sequence[str] = ()) -> str:
     return f"{head} {rest}".strip() if head else rest
 
 
-def _short(msg: Optional[str], limit: int = 160) -> str:
+def short(msg: Optional[str], limit: int = 160) -> str:
     if not msg:
         return ""
     return msg if len(msg) <= limit else msg[:limit - 3] + "..."

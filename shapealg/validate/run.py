@@ -16,8 +16,9 @@ from ..tensor import ShapealgError
 from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
 from .evaluator import Evaluator, evaluator_for
 from .onnxrt import constant_values, exposed_model, graph_links, node_values, input_shapes, judge_ort, runtime_model, safe_blocking
-from .report import PlannedSize, SizeOutcome, ValidationReport, _short
-from .torchrt import ModuleFormulas, judge_torch, run_torch
+from .report import PlannedSize, SizeOutcome, ValidationReport, short
+from ..module_check import ModuleChecker
+from .torchrt import judge_torch, run_torch
 
 RUNTIMES = ("onnxruntime", "torch", "both")
 # input-independent values worth a small model of their own: creating it costs ~7 ms; probing a value in the
@@ -124,7 +125,7 @@ def validate(
     formulas = None
     if module is not None and runtime in ("torch", "both"):
         module = module.to(device).eval() if hasattr(module, "to") else module
-        formulas = ModuleFormulas(a, module)
+        formulas = ModuleChecker(a, module)
 
     ev = evaluator_for(a)
     flat = ev.flat(session.probed) if session is not None and session.probed else None
@@ -165,7 +166,7 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.Model
     table, say) could decide shapes and is refused with an error naming it."""
     from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
-    from ..graph import FLOAT_TYPES
+    from ..enums import FLOAT_TYPES
     from ..onnx_file import external_info
     ext = [t for t in proto.graph.initializer if uses_external_data(t)]
     if not ext:
@@ -187,7 +188,7 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.Model
         try:
             load_external_data_for_model(proto, folder)
         except Exception as e:  # noqa: BLE001 - onnx raises OSError, ValueError or its own ValidationError
-            raise ShapealgError(f"cannot read the model's external data in {folder}: {_short(str(e), 200)}") from None
+            raise ShapealgError(f"cannot read the model's external data in {folder}: {short(str(e), 200)}") from None
     note = ""
     if missing:
         n = sum(len(ts) for ts in missing.values())
@@ -233,7 +234,7 @@ class _Context:
     const_shapes: dict    # shapes of the values that depend on no input (not exposed in the session)
     flat: Optional[Callable]  # Evaluator.flat of the session's probed values: env -> expected probe vector
     module: object
-    formulas: Optional[ModuleFormulas]
+    formulas: Optional[ModuleChecker]
     device: str
     seed: int
 
@@ -279,9 +280,9 @@ def _one_size(ctx: _Context, plan: PlannedSize, blamed=None) -> SizeOutcome:
     if ort_ok != tr.ok:
         if tr.ok:
             note = (f"the torch module runs, the ONNX file fails at {ort_res.failing_node or '?'} "
-                    f"({_short(ort_res.error, 120)})")
+                    f"({short(ort_res.error, 120)})")
         else:
-            note = f"the ONNX file runs, the torch module fails ({_short(tr.error, 120)})"
+            note = f"the ONNX file runs, the torch module fails ({short(tr.error, 120)})"
         note += "; the analysis predicted " + ("valid" if pv else "invalid")
         return replace(ort_res, outcome="exporter-divergence", ort_outcome=ort_res.outcome, torch=tr, note=note)
     out = replace(ort_res, ort_outcome=ort_res.outcome, torch=tr)
