@@ -7,6 +7,7 @@ import sympy
 
 from ..dims import MaybeDim, as_dim, dmax, known_equal
 from ..tensor import Value
+from ..limits import VALUE_LIMIT
 from .registry import NodeContext, RuleError
 
 
@@ -133,7 +134,6 @@ def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target
         ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")
 
 
-VALUE_LIMIT = 4096  # elements: contents of larger tensors are not carried
 
 
 def value_array(v: Optional[Value]):
