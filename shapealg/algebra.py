@@ -24,7 +24,7 @@ from typing import Dict, Optional, Tuple
 import sympy
 
 __all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval",
-           "floor_div", "ceil_div", "mod", "max_of", "min_of"]
+           "floor_div", "ceil_div", "mod", "max_of", "min_of", "exact_quotient"]
 
 MAX_SIZE = 256           # nodes of one canonical formula (terms + atoms, nested) before it is given up
 MAX_PRODUCT = 8192       # term pairs one multiplication may form (the work of expanding it)
@@ -948,3 +948,28 @@ def max_of(*args) -> sympy.Expr:
 
 def min_of(*args) -> sympy.Expr:
     return _to_sympy(_minmax(sympy.Min, tuple(_from_sympy(sympy.sympify(a)) for a in args)))
+
+
+def exact_quotient(n, d) -> Optional[sympy.Expr]:
+    """n / d as a polynomial with integer coefficients when d's factors are among n's (the content and
+    common monomial included), else None."""
+    pn, pd = _from_sympy(sympy.sympify(n)), _from_sympy(sympy.sympify(d))
+    if not pd:
+        return None
+    cn, fn = _factor_list(pn)
+    cd, fd = _factor_list(pd)
+    rest = list(fn)
+    for f in fd:
+        if _is_const(f):
+            cd *= _const_of(f)
+            continue
+        if f in rest:
+            rest.remove(f)
+        else:
+            return None
+    q = _const(cn / cd)
+    for f in rest:
+        q = _mul(q, f)
+    if not _int_valued(q):
+        return None
+    return _to_sympy(q)
