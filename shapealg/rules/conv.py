@@ -102,11 +102,7 @@ def _window_out(ctx: NodeContext, x_sp: List[MaybeDim], kernel: List[int], strid
         else:
             pb, pe = pads[i], pads[i + n]
             o = _pool_len(size, k, s, pb, d, ceil_mode, pe) if pool else conv_out(size, k, s, pb, d, ceil_mode, pe)
-        if o is not None and pool:  # onnxruntime pools an empty output (0), but not an empty input
-            ctx.require_positive(size, f"input spatial axis {i} (a pool's input must not be empty)")
-            ctx.require_nonnegative(o, f"output spatial axis {i} (the padded input must reach the "
-                                       f"{d * (k - 1) + 1}-wide window)")
-        elif o is not None:  # onnxruntime's Conv refuses an output of 0
+        if o is not None:  # the window must fit the padded input once (the spec; onnxruntime's Conv refuses 0)
             ctx.require_positive(o, f"output spatial axis {i} (the padded input must cover the "
                                     f"{d * (k - 1) + 1}-wide window)")
         out.append(o)

@@ -69,8 +69,12 @@ def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Opti
                 raise RuleError("symbolic scales")
     else:
         raise RuleError("neither scales nor sizes given")
+    given_sizes = sizes is not None and sizes.shape != (0,)
     for a in ax:
-        ctx.require_nonnegative(out[a], f"resized axis {a}")
+        if given_sizes:  # onnxruntime turns sizes into scales size/input and refuses a scale of 0
+            ctx.require_positive(out[a], f"resized axis {a} (a size of 0 is a scale of 0, which onnxruntime refuses)")
+        else:  # a positive scale may round an axis down to 0: an empty output, which onnxruntime computes
+            ctx.require_nonnegative(out[a], f"resized axis {a}")
     return Value(tuple(out), x.dtype)
 
 

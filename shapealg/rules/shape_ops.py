@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import sympy
 
-from ..dims import MaybeDim, as_dim, ceildiv, dmax, exactdiv, known_equal, known_ge, mod, prod
+from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
 from ..limits import MAX_RANK
 from ..enums import DType
@@ -320,7 +320,10 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
                 x.shape[a], int) else x.shape[a] > max(p[j], p[j + k]), f"reflect pad {max(p[j], p[j + k])} "
                 f"needs axis {a} longer than the pad")
         if not (isinstance(p[j], int) and p[j] >= 0 and isinstance(p[j + k], int) and p[j + k] >= 0):
-            ctx.require_nonnegative(out[a], f"padded axis {a}")
+            ctx.require_nonnegative(out[a], f"padded axis {a}")  # an empty result is fine for a constant pad
+            if mode != "constant":  # onnxruntime: "invalid mode ... with zero effective input" (what the crop leaves)
+                eff = x.shape[a] + dmin(p[j], 0) + dmin(p[j + k], 0)
+                ctx.require_positive(eff, f"axis {a} after the negative pads (a {mode} pad needs a non-empty input)")
     return Value(tuple(out), x.dtype)
 
 
