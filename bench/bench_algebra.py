@@ -57,6 +57,7 @@ LIMIT_PATTERNS = {
     "terms": re.compile(r"more than \d+ terms"),
     "too large": re.compile(r"too large to infer"),
     "rank": re.compile(r"output rank above"),
+    "work": re.compile(r"passed the work limit"),
 }
 
 
