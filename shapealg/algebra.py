@@ -43,7 +43,7 @@ class TooComplex(ArithmeticError):
 # atoms: ("s", name)  integer symbol;  ("f", N, q)  floor(N/q);  ("x", key)  opaque (see _OPAQUE)
 # ---------------------------------------------------------------------------------------------------
 _SYMS: Dict[str, sympy.Symbol] = {}
-_OPAQUE: Dict[str, Tuple[sympy.Expr, bool]] = {}   # key -> (sympy expression, integer-valued)
+_OPAQUE: Dict[tuple, Tuple[sympy.Expr, bool]] = {}   # key -> (sympy expression, integer-valued)
 _SIZE: Dict[tuple, int] = {}
 
 
@@ -70,7 +70,8 @@ def _atom_size(a) -> int:
     if a[0] == "f":
         return 1 + _SIZE.get(a[1], 1)
     if a[0] == "x":
-        return 1 + len(a[1]) // 16
+        key = a[1]
+        return 1 + (len(key[1]) // 16 if key[0] == "~" else sum(_SIZE.get(k, 1) for k in key[1:]))
     return 1
 
 
@@ -379,10 +380,14 @@ def _floor_int(n: tuple, q: int) -> tuple:
 # ---------------------------------------------------------------------------------------------------
 # sympy -> Poly
 # ---------------------------------------------------------------------------------------------------
-def _opaque(e: sympy.Expr, integer: Optional[bool] = None) -> tuple:
+def _opaque(e: sympy.Expr, integer: Optional[bool] = None, key: Optional[tuple] = None) -> tuple:
+    """The atom of an expression the algebra keeps whole. ``key``: a structural key (a function name and its
+    canonical argument Polys) where the caller has one, else one from sympy's srepr; every key is a tuple
+    whose first item is a str, so atoms stay ordered."""
     if e.is_Integer:
         return _const(int(e))
-    key = sympy.srepr(e) if len(e.args) < 2 else str(e) + "|" + sympy.srepr(e.func)
+    if key is None:
+        key = ("~", sympy.srepr(e))
     if key not in _OPAQUE:
         if integer is None:
             integer = bool(e.is_integer)
@@ -619,7 +624,7 @@ def _minmax(kind, args: Tuple[tuple, ...]) -> tuple:
         c = max(consts, key=_const_of) if kind is sympy.Max else min(consts, key=_const_of)
         keep = [k for k in keep if not _is_const(k) or k is c]
     integer = all(_int_valued(k) for k in keep)
-    return _opaque(kind(*[_to_sympy(k) for k in keep], evaluate=False), integer)
+    return _opaque(kind(*[_to_sympy(k) for k in keep], evaluate=False), integer, (kind.__name__, *keep))
 
 
 def _dominates(kind, a: tuple, b: tuple) -> bool:
