@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from shapealg.dims import evaluate, symbol  # noqa: E402
 from shapealg.domain import analyze_domain  # noqa: E402
 from shapealg.formulas import conv_out, pool_out  # noqa: E402
-from shapealg.tensor import Constraint  # noqa: E402
+from shapealg.records import Constraint  # noqa: E402
 
 H, W = symbol("H"), symbol("W")
 

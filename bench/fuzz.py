@@ -374,7 +374,7 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
     from shapealg import report
     from shapealg.analysis import analyze
     from shapealg.limits import TimeLimitExceeded, time_limit
-    from shapealg.tensor import ShapealgError
+    from shapealg.records import ShapealgError
     old = os.getcwd()
     base = tempfile.mkdtemp(prefix="shapealg_fuzz_", dir=root)
     cwd, mdir = os.path.join(base, "cwd"), os.path.join(base, "model")

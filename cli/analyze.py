@@ -15,7 +15,7 @@ input_option = click.option("--input", "input_shape", metavar="DIMS",
 def load_model(model: str, shapes, keep_static: bool, input_shape):
     """An ONNX path, or file.py:factory (imported and called), analysed."""
     from shapealg.analysis import analyze as run
-    from shapealg.tensor import ShapealgError
+    from shapealg.records import ShapealgError
     from shapealg.user_code import is_factory_spec, load_factory
     if is_factory_spec(model):
         if shapes or keep_static:

@@ -7,7 +7,7 @@ from typing import Dict, List, Sequence
 
 import click
 
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 
 def die(msg: str, code: int = 2):

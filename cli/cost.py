@@ -45,7 +45,7 @@ def cost(model, shapes, keep_static, convention, bias, elementwise, pooling, nor
     rep = run(model, convention, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static, **switches)
     envs = [parse_size(s, spatial_symbols(rep.analysis), rep.symbols) for s in sizes]
     if sides and not rep.spatial:
-        from shapealg.tensor import ShapealgError
+        from shapealg.records import ShapealgError
         raise ShapealgError("--range / --plot: the model has no symbolic spatial size to vary")
     series = []
     if plot:

@@ -3,7 +3,7 @@ from .dims import ceildiv, evaluate, floordiv, symbol
 from .formulas import (batchnorm_params, conv_out, conv_params, conv_transpose_out, linear_params,
                        pool_out)
 from .infer import InferResult, infer
-from .tensor import Constraint, ShapealgError
+from .records import Constraint, ShapealgError
 
 __all__ = [
     "analyze", "infer", "InferResult", "Constraint", "ShapealgError", "symbol", "evaluate", "floordiv",

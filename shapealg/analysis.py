@@ -86,7 +86,7 @@ def analyze(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize
     if is_module(model):
         return _analyze_module(model, input_shape, example, bound)
     if input_shape is not None:
-        from .tensor import ShapealgError
+        from .records import ShapealgError
         raise ShapealgError("input_shape is for a torch module; for an ONNX model use shapes={input: dims}")
     res = model if isinstance(model, InferResult) else infer(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     return _finish(res, bound)
@@ -107,7 +107,7 @@ def _judge_front(front, a: Analysis):
     """torch.export's own view of the module (its guards as a domain), and a note when the file is stricter."""
     if not front.path.startswith("dynamo") or front.path.endswith("-static"):
         return front
-    from .tensor import Constraint
+    from .records import Constraint
     cons = [Constraint("torch.export", "guard", c, f"torch.export guard {c}") for c in front.conditions]
     try:
         mod = analyze_domain(cons, [symbol(s) for s in a.result.symbols])

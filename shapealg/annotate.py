@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import onnx
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 META_PREFIX = "shapealg."
 

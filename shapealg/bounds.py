@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .dims import MaybeDim, dmax, dmin
 from .enums import INT_TYPES
-from .tensor import Value
+from .records import Value
 
 Bounds = Tuple[Tuple[MaybeDim, MaybeDim], ...]
 

@@ -15,7 +15,7 @@ from onnx import TensorProto, numpy_helper
 from .dims import MaybeDim, parse_dim, symbol
 from .onnx_file import SMALL_VALUE_LIMIT, external_data_problems, load_model, text
 from .enums import FLOAT_TYPES, INT_TYPES, DType
-from .tensor import Initializer, ShapealgError
+from .records import Initializer, ShapealgError
 
 _INT_TYPES = INT_TYPES | {DType.BOOL}  # contents read as ints
 SPATIAL_NAMES = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}

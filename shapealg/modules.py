@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 import sympy
 
 from .dims import MaybeDim, as_dim, evaluate
-from .tensor import Shape
+from .records import Shape
 
 UNOWNED = "(no module)"
 _FLOAT = {1, 10, 11, 16}

@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 InputShape = Sequence[Union[int, str]]
 DEFAULT_INPUT = (1, 3, "H", "W")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 from .torch_front import first_line
 
 

@@ -21,7 +21,7 @@ from shapealg.dims import ceildiv, floordiv, mod, symbol
 from sympy import floor
 from shapealg.domain import Domain, analyze_domain
 from shapealg.formulas import conv_out, pool_out
-from shapealg.tensor import Constraint
+from shapealg.records import Constraint
 
 H, W, N = symbol("H"), symbol("W"), symbol("N")
 

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # this checkout's cli package (also when run as p
 
 from cli.main import main  # noqa: E402
 from shapealg.analysis import analyze  # noqa: E402
-from shapealg.tensor import ShapealgError  # noqa: E402
+from shapealg.records import ShapealgError  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -16,7 +16,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from shapealg.analysis import analyze  # noqa: E402
 from shapealg.rules import registry  # noqa: E402
-from shapealg.tensor import Constraint, ShapealgError  # noqa: E402
+from shapealg.records import Constraint, ShapealgError  # noqa: E402
 from shapealg.validate import (  # noqa: E402
     GOOD_OUTCOMES, OUTCOMES, choose_sizes, predicted_bytes, validate,
 )

@@ -7,7 +7,7 @@ import numpy as np
 import sympy
 
 from ..dims import symbol
-from ..tensor import Constraint
+from ..records import Constraint
 from .budget import budget, spent
 from .budget import steps as budget_steps
 from .classes import reset as prove_reset

@@ -9,7 +9,7 @@ import numpy as np
 import sympy
 
 from ..enums import Verdict
-from ..tensor import Constraint
+from ..records import Constraint
 from .sets import SymbolSet
 
 # ---------------------------------------------------------------- the public result

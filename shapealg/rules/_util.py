@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import sympy
 
 from ..dims import MaybeDim, as_dim, known_equal
-from ..tensor import Value
+from ..records import VALUE_LIMIT, Value
 from .registry import NodeContext, RuleError
 
 
@@ -131,9 +131,6 @@ def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target
         if not isinstance(s, int):
             cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1))
         ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")
-
-
-VALUE_LIMIT = 4096  # elements: contents of larger tensors are not carried
 
 
 def value_array(v: Optional[Value]):

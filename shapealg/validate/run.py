@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import onnx
 
-from ..tensor import ShapealgError
+from ..records import ShapealgError
 from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
 from .evaluator import Evaluator, evaluator_for
 from .onnxrt import constant_values, exposed_model, graph_links, node_values, input_shapes, judge_ort, runtime_model, safe_blocking

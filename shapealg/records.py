@@ -1,4 +1,5 @@
-"""Frozen records that flow between the graph reader, the rules and the reports."""
+"""Frozen records that flow between the graph reader, the rules and the reports, and ShapealgError (an input
+shapealg cannot use)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ import sympy
 from .dims import MaybeDim, prod
 
 Shape = Optional[Tuple[MaybeDim, ...]]  # None: rank unknown
+VALUE_LIMIT = 4096  # elements: a Value carries the contents of tensors up to this size, not of larger ones
 
 
 class ShapealgError(Exception):
