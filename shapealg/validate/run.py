@@ -206,7 +206,7 @@ def _sessions(proto, device, analysis):
     outputs. Should onnxruntime refuse the probed model, every value is exposed as a graph output instead,
     which costs more per run and reports the same shapes. Values that depend on no input are computed once
     by a small model of their own; should that small model fail, they are checked like the rest."""
-    from ..runtime import make_session, run_onnxruntime
+    from .session import make_session, run_onnxruntime
     const, cmodel = constant_values(proto, min_values=_CONST_MODEL_MIN)
     shapes = {}
     if cmodel is not None:  # fewer are cheaper checked in every run than in a second session
@@ -249,7 +249,7 @@ def _blamed(dom, plans) -> dict:
 
 
 def _one_size(ctx: _Context, plan: PlannedSize, blamed=None) -> SizeOutcome:
-    from ..runtime import decoded, run_onnxruntime
+    from .session import decoded, run_onnxruntime
     a, ev = ctx.analysis, ctx.ev
     env, pv = plan.size, plan.predicted_valid
     shapes_in = input_shapes(a, env)
