@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from shapealg.analysis import analyze  # noqa: E402
+from shapealg import analyze  # noqa: E402
 from shapealg.validate.session import make_session, run_onnxruntime  # noqa: E402
 from shapealg.validate import choose_sizes, validate  # noqa: E402
 from shapealg.onnx_file import load_model  # noqa: E402

@@ -18,7 +18,7 @@ from .common import keep_static_option, model_argument, parse_shapes, shape_opti
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def check(model, sizes, shapes, keep_static, fmt):
     """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input."""
-    from shapealg.analysis import analyze as run
+    from shapealg.analysis import analyze_model as run
     from shapealg.sizes import check_sizes, parse_size, spatial_symbols
     a = run(model, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static)
     spatial = spatial_symbols(a)

@@ -22,9 +22,8 @@ def export(model, output, shapes, keep_static, input_shape):
     and exports factory()'s nn.Module to ONNX first: only use files you trust).
     """
     from shapealg.annotate import export_annotated
-    a = load_model(model, shapes, keep_static, input_shape)
-    src = a.module if a.module is not None else model
-    r = export_annotated(src, output, analysis=a)
+    a = load_model(model, shapes, keep_static, input_shape, weights=True)
+    r = export_annotated(a.source, output, analysis=a)
     click.echo(f"wrote {r.path}: {r.values} value shapes, verdict {a.domain.verdict}")
     for c in r.copied:
         click.echo(f"copied external data to {c}")

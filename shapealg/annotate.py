@@ -108,28 +108,26 @@ def _external_files(model: onnx.ModelProto) -> List[str]:
 def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]] = None,
                      symbolize_spatial: bool = True, input_shape=None, analysis=None,
                      overwrite_data: bool = False) -> Annotated:
-    """Write ``model`` (an ONNX path, or a torch nn.Module exported as ``analyze`` does) to ``out_path`` with
+    """Write ``model`` (an ONNX path, a ModelProto, a source.Source, or a torch nn.Module exported as ``analyze``
+    does) to ``out_path`` with
     its shape formulas in value_info and its validity condition and verdict in metadata_props."""
-    from .analysis import analyze
-    from .onnx_file import load_model
-    from .torch_front import is_module
+    from .analysis import analyze_source
+    from .source import is_module, load
     out_path = os.fspath(out_path)
     if os.path.isdir(out_path):
         raise ShapealgError(f"{out_path}: is a directory; give the annotated file's path")
-    if is_module(model):
-        a = analysis if analysis is not None else analyze(model, input_shape=input_shape)
-        proto = a.model_proto
-        src_dir = None
+    if is_module(model) and analysis is not None:  # the analysis holds the module's export: not exported again
+        a, proto, src_dir, big = analysis, analysis.model_proto, None, True
     else:
-        src = os.fspath(model)
-        a = analysis if analysis is not None else analyze(src, shapes=shapes, symbolize_spatial=symbolize_spatial)
-        proto = load_model(src)  # no external data read
-        src_dir = os.path.dirname(os.path.abspath(src))
-        if os.path.abspath(src) == os.path.abspath(out_path):
+        src = load(model, input_shape=input_shape if is_module(model) else None, weights=True)  # no external data
+        if src.path is not None and os.path.abspath(src.path) == os.path.abspath(out_path):
             raise ShapealgError(f"{out_path}: is the input model; write the annotated file elsewhere")
+        a = analysis if analysis is not None else analyze_source(src, shapes=shapes,
+                                                                 symbolize_spatial=symbolize_spatial)
+        proto, src_dir, big = src.proto, src.folder, src.is_module
     annotated, n = annotate_model(proto, a)
     copied = _copy_external(annotated, src_dir, os.path.dirname(os.path.abspath(out_path)), overwrite_data)
-    if is_module(model) and annotated.ByteSize() > 1_800_000_000:
+    if big and annotated.ByteSize() > 1_800_000_000:
         onnx.save_model(annotated, out_path, save_as_external_data=True,
                         location=os.path.basename(out_path) + ".data")
     else:

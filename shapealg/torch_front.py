@@ -94,13 +94,6 @@ class ModuleExport:
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def is_module(obj) -> bool:
-    """True for a torch nn.Module, without importing torch when it is not loaded."""
-    import sys
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
 def parse_input_shape(text: Union[str, Sequence, None]) -> Tuple[Union[int, str], ...]:
     """``"1,3,H,W"`` or ``(1, 3, "H", "W")`` -> ``(1, 3, "H", "W")``; names must be identifiers."""
     if text is None:

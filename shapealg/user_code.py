@@ -10,11 +10,6 @@ from .records import ShapealgError
 from .torch_front import first_line
 
 
-def is_factory_spec(text) -> bool:
-    """``path/to/file.py:factory``: a Python file and a callable in it that returns an nn.Module."""
-    return isinstance(text, str) and ":" in text and text.rsplit(":", 1)[0].endswith(".py")
-
-
 def load_factory(spec: str):
     """Import ``file.py`` (running its top-level code, as ``python file.py`` would minus ``__main__``) and call
     ``factory()``; the result must be a torch nn.Module."""

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:  # this checkout's cli package (also when run as p
     sys.path.insert(0, str(ROOT))
 
 from cli.main import main  # noqa: E402
-from shapealg.analysis import analyze  # noqa: E402
+from shapealg import analyze  # noqa: E402
 from shapealg.records import ShapealgError  # noqa: E402
 
 
@@ -331,7 +331,7 @@ _AUDIT = textwrap.dedent("""
             events.append((name, repr(args)[:200]))
     import warnings; warnings.simplefilter("ignore")
     sys.path.insert(0, sys.argv[1])
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg import report
     sys.addaudithook(hook)
     out = []

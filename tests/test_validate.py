@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 
-from shapealg.analysis import analyze  # noqa: E402
+from shapealg import analyze  # noqa: E402
 from shapealg.rules import registry  # noqa: E402
 from shapealg.records import Constraint, ShapealgError  # noqa: E402
 from shapealg.validate import (  # noqa: E402
