@@ -79,7 +79,7 @@ def build(linear: bool, ceil_pool: bool = False):
 
 def one(path: str) -> dict:
     """Engine and domain time of one real model, cold (a fresh process: no compile cache)."""
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.infer import infer
     t = time.perf_counter()
     res = infer(path)

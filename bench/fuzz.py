@@ -372,7 +372,7 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
     """Analyse one mutated model in this process; cwd and the model folder are fresh (under ``root``) and
     checked after."""
     from shapealg import report
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.limits import TimeLimitExceeded, time_limit
     from shapealg.records import ShapealgError
     old = os.getcwd()
@@ -558,7 +558,7 @@ def main(argv=None) -> int:
         if args.replay is not None:
             data, label = make_case(corpus, args.seed, args.replay)
             print(f"case {args.replay}: {label}")
-            from shapealg.analysis import analyze
+            from shapealg import analyze
             p = tmp / "case.onnx"
             p.write_bytes(data)
             from shapealg import report

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shapealg.analysis import analyze
+from shapealg import analyze
 from shapealg.dims import evaluate
 from shapealg.validate.session import make_session, run_onnxruntime
 from tests import models as M
