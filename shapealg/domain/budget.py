@@ -1,7 +1,7 @@
 """A work budget for the symbolic reasoning of one ``analyze_domain`` call.
 
 The symbolic steps (periods, proofs by residue classes) count their steps with ``check()``; once
-``MAX_STEPS`` are spent they raise ``_Unsupported`` and the caller takes its bounded exhaustive fallback,
+``MAX_STEPS`` are spent they raise ``Unsupported`` and the caller takes its bounded exhaustive fallback,
 which the result reports as "not proven". The budget counts work, never seconds, so the same model gets
 the same answer on any machine under any load; a memoised step (``charged``) costs what it cost the first
 time, so the answer does not depend on what the process analysed before either.
@@ -13,12 +13,12 @@ import os
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-from .ir import _Unsupported
+from .ir import Unsupported
 
 DEFAULT_STEPS = 200_000
 
 
-class BudgetSpent(_Unsupported):
+class BudgetSpent(Unsupported):
     """The symbolic budget is spent (never cached as a result: a later call has its own budget)."""
 
 
