@@ -1,4 +1,4 @@
-"""Time shapealg.domain.analyze_domain on synthetic constraint lists shaped like a 500-node model.
+"""Time shapealg.validity.analyze_domain on synthetic constraint lists shaped like a 500-node model.
 
     python bench/bench_domain.py [--repeat 5]
     python bench/bench_domain.py --corpus /tmp/corpus [--min-nodes 300]   # real exports (bench/corpus.py)
@@ -21,7 +21,7 @@ import sympy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from shapealg.dims import evaluate, symbol  # noqa: E402
-from shapealg.domain import analyze_domain  # noqa: E402
+from shapealg.validity import analyze_domain  # noqa: E402
 from shapealg.formulas import conv_out, pool_out  # noqa: E402
 from shapealg.records import Constraint  # noqa: E402
 

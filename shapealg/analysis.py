@@ -6,7 +6,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .dims import symbol
 from .enums import Verdict
-from .domain import Domain, analyze_domain
+from .validity import Domain, analyze_domain
 from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
 from .source import Source, load

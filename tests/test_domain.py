@@ -1,4 +1,4 @@
-"""shapealg.domain against brute force.
+"""shapealg.validity against brute force.
 
 Two independent references: (1) the raw constraint conditions evaluated exactly with Python
 ``Fraction`` arithmetic (a lambdify printer that writes rationals as ``Fraction(p, q)``), and (2) for
@@ -19,7 +19,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from shapealg.dims import ceildiv, floordiv, mod, symbol
 from sympy import floor
-from shapealg.domain import Domain, analyze_domain
+from shapealg.validity import Domain, analyze_domain
 from shapealg.formulas import conv_out, pool_out
 from shapealg.records import Constraint
 
@@ -553,9 +553,9 @@ def test_non_product_condition_is_not_folded():
 def test_prover_is_sound_on_random_conditions():
     """holds_everywhere may say "not proved", never a wrong "proved": checked by brute force."""
     import random
-    from shapealg.domain.ir import to_ir
-    from shapealg.domain.prove import holds_everywhere
-    from shapealg.domain.sets import SymbolSet
+    from shapealg.validity.ir import to_ir
+    from shapealg.validity.prove import holds_everywhere
+    from shapealg.validity.sets import SymbolSet
     H, W = symbol("H"), symbol("W")
     rng = random.Random(0)
     gens = [floor(H / 2), floor(H / 3), floor(W / 4), floor((H - 1) / 2), H, W, floor(W / 8)]
@@ -583,7 +583,7 @@ def test_prover_is_sound_on_random_conditions():
 def test_floor_quotient_and_floor_sqrt_compile_exactly():
     """Reshape -1 dims (elements // product of formulas), Mod by a formula, int(sqrt(tokens)) (DPT):
     compiled to exact integer evaluation, equal to sympy's value at many sizes."""
-    from shapealg.domain.ir import cexpr, to_ir
+    from shapealg.validity.ir import cexpr, to_ir
     H, W = symbol("H"), symbol("W")
     a, b = floor(H / 8), floor(W / 8)
     exprs = [floor(256 * floor(H / 16) * floor(W / 16) / (16 * a * b)),

@@ -267,7 +267,7 @@ def test_predicted_invalid_size_that_runs_is_a_surprise(files):
     a = analyze(files["ceil_ts"])
     from shapealg.analysis import Analysis
     from shapealg.dims import symbol
-    from shapealg.domain import analyze_domain
+    from shapealg.validity import analyze_domain
     bogus = Constraint("/features/features.0/Conv", "Conv", symbol("H") >= 40, "bogus: H >= 40")
     dom = analyze_domain(list(a.constraints) + [bogus], a.symbols)
     a2 = Analysis(a.result, dom)

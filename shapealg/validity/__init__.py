@@ -28,7 +28,7 @@ How it works (all sizes are positive integers):
 from __future__ import annotations
 
 from ._consts import VERDICTS
-from .analyze import analyze_domain
+from .verdict import analyze_domain
 from .ir import Unsupported, cexpr, to_ir
 from .result import Domain
 from .sets import SymbolSet
