@@ -23,7 +23,8 @@ from typing import Dict, Optional, Tuple
 
 import sympy
 
-__all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval"]
+__all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval",
+           "floor_div", "ceil_div", "mod", "max_of", "min_of"]
 
 MAX_SIZE = 256           # nodes of one canonical formula (terms + atoms, nested) before it is given up
 MAX_PRODUCT = 8192       # term pairs one multiplication may form (the work of expanding it)
@@ -493,8 +494,59 @@ def _minmax(kind, args: Tuple[tuple, ...]) -> tuple:
 
 def _dominates(kind, a: tuple, b: tuple) -> bool:
     """a makes b redundant in Max (a >= b everywhere) / Min (a <= b everywhere)."""
-    diff = _add(a, b, -1) if kind is sympy.Max else _add(b, a, -1)
-    return _ge0(diff) is True
+    hi, lo = (a, b) if kind is sympy.Max else (b, a)
+    return _ge0(_add(hi, lo, -1)) is True or _product_ge(hi, lo)
+
+
+def _factor_list(p: tuple) -> Tuple[Fraction, list]:
+    """p == c * product of the listed Polys (each atom of a common monomial its own factor)."""
+    fac = ((p,) if len(p) == 1 else None) or _factors(p)
+    if fac is None:
+        return Fraction(1), [p]
+    (mono, c), = fac[0]
+    out = [_poly({((a, 1),): 1}) for a, e in mono for _ in range(e)]
+    for k, part in zip(fac[1::2], fac[2::2]):
+        c *= _const_of(k)
+        out.append(part)
+    return Fraction(c), out
+
+
+def _product_ge(a: tuple, b: tuple) -> bool:
+    """a >= b from their factors: c_a * prod(A_i) >= c_b * prod(B_i) when the factors pair up by their
+    symbols with A_i >= B_i >= 0 (the constants' ratio spread evenly over the pairs, or put on one of them):
+    16*floor(H/32 + 7/8)*floor(W/32 + 7/8) >= floor(H/8 + 1/2)*floor(W/8 + 1/2)."""
+    if len(a) < 1 or len(b) < 1 or _is_const(a) or _is_const(b):
+        return False
+    ca, fa = _factor_list(a)
+    cb, fb = _factor_list(b)
+    if len(fa) != len(fb) or len(fa) > 4 or ca <= 0 or cb <= 0:
+        return False
+    key = lambda f: sorted(frozenset().union(*[_atom_syms(x) for m, _c in f for x, _e in m]))  # noqa: E731
+    fa, fb = sorted(fa, key=key), sorted(fb, key=key)
+    if [key(f) for f in fa] != [key(f) for f in fb] or any(_ge0(f) is not True for f in fb):
+        return False
+    r, n = ca / cb, len(fa)
+    shares = []
+    root = _rational_root(r, n)
+    if root is not None:
+        shares.append([root] * n)
+    shares += [[r if i == j else Fraction(1) for i in range(n)] for j in range(n)]
+    for share in shares:
+        if all(_ge0(_add(_scale(x, k), y, -1)) is True for x, y, k in zip(fa, fb, share)):
+            return True
+    return False
+
+
+def _rational_root(r: Fraction, n: int) -> Optional[Fraction]:
+    """r ** (1/n) when it is rational, else None."""
+    def iroot(v: int) -> Optional[int]:
+        x = round(v ** (1.0 / n))
+        for y in (x - 1, x, x + 1):
+            if y >= 0 and y ** n == v:
+                return y
+        return None
+    p, q = iroot(r.numerator), iroot(r.denominator)
+    return None if p is None or q is None else Fraction(p, q)
 
 
 def _piecewise(e: sympy.Piecewise) -> tuple:
@@ -739,3 +791,30 @@ def canonical(e: sympy.Expr) -> sympy.Expr:
     if out.is_Integer:
         return out
     return out
+
+
+# the arithmetic rules use, built in the algebra directly (no sympy evaluation of Max / floor / Mod on the way)
+def floor_div(n, d: int) -> sympy.Expr:
+    """floor(n / d) for a positive integer d, canonical."""
+    return _to_sympy(_floor(_scale(_from_sympy(sympy.sympify(n)), Fraction(1, d))))
+
+
+def ceil_div(n, d: int) -> sympy.Expr:
+    """ceiling(n / d) == -floor(-n / d) for a positive integer d, canonical."""
+    return _to_sympy(_scale(_floor(_scale(_from_sympy(sympy.sympify(n)), Fraction(-1, d))), -1))
+
+
+def mod(n, d: int) -> sympy.Expr:
+    """Mod(n, d) == n - d*floor(n/d) for a positive integer d and an integer-valued n, canonical."""
+    a = _from_sympy(sympy.sympify(n))
+    if not _int_valued(a):
+        return canonical(sympy.Mod(n, d))
+    return _to_sympy(_add(a, _scale(_floor(_scale(a, Fraction(1, d))), -d)))
+
+
+def max_of(*args) -> sympy.Expr:
+    return _to_sympy(_minmax(sympy.Max, tuple(_from_sympy(sympy.sympify(a)) for a in args)))
+
+
+def min_of(*args) -> sympy.Expr:
+    return _to_sympy(_minmax(sympy.Min, tuple(_from_sympy(sympy.sympify(a)) for a in args)))

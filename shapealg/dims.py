@@ -87,6 +87,8 @@ def floordiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
         if d == 0:
             raise ZeroDivisionError("floordiv by zero")
         return n // d
+    if isinstance(d, int) and d > 0:
+        return as_dim(_algebra.floor_div(n, d))
     return canon(sympy.floor(sympy.sympify(n) / d))
 
 
@@ -99,6 +101,8 @@ def ceildiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
         if d == 0:
             raise ZeroDivisionError("ceildiv by zero")
         return -(-n // d)
+    if isinstance(d, int) and d > 0:
+        return as_dim(_algebra.ceil_div(n, d))
     return canon(sympy.ceiling(sympy.sympify(n) / d))
 
 
@@ -121,6 +125,8 @@ def mod(n: MaybeDim, d: MaybeDim) -> MaybeDim:
     n, d = as_dim(n), as_dim(d)
     if isinstance(n, int) and isinstance(d, int):
         return n % d
+    if isinstance(d, int) and d > 0:
+        return as_dim(_algebra.mod(n, d))
     return canon(sympy.Mod(n, d))
 
 
@@ -152,7 +158,7 @@ def dmax(a: MaybeDim, b: MaybeDim) -> MaybeDim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
-    return canon(sympy.Max(a, b))
+    return as_dim(_algebra.max_of(a, b))
 
 
 def dmin(a: MaybeDim, b: MaybeDim) -> MaybeDim:
@@ -160,7 +166,7 @@ def dmin(a: MaybeDim, b: MaybeDim) -> MaybeDim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
-    return canon(sympy.Min(a, b))
+    return as_dim(_algebra.min_of(a, b))
 
 
 def free_symbols(d) -> set:

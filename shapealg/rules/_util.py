@@ -5,7 +5,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import sympy
 
-from ..dims import MaybeDim, as_dim, known_equal
+from ..dims import MaybeDim, as_dim, dmax, known_equal
 from ..records import VALUE_LIMIT, Value
 from .registry import NodeContext, RuleError
 
@@ -53,7 +53,7 @@ def broadcast_dim(ctx: NodeContext, a: MaybeDim, b: MaybeDim, where: str) -> May
     sa, sb = sympy.sympify(a), sympy.sympify(b)
     ctx.require(sympy.Or(sympy.Eq(sa, sb), sympy.Eq(sa, 1), sympy.Eq(sb, 1)),
                 f"{where}: dims {a} and {b} must be equal or 1 to broadcast")
-    return as_dim(sympy.Max(sa, sb))
+    return dmax(a, b)
 
 
 def broadcast_shapes(ctx: NodeContext, shapes: Sequence[Optional[Tuple[MaybeDim, ...]]]) -> Optional[Tuple[MaybeDim, ...]]:

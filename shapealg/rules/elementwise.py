@@ -8,9 +8,9 @@ from typing import Callable, Dict, Optional
 import sympy
 
 from ..bounds import outer, overall, same_bounds
-from ..costmodel import CostStatus, OpCost, cost_model, counted, free_cost, mul, numel, onnx_tool_pointwise, \
+from ..costmodel import OpCost, cost_model, counted, free_cost, mul, numel, onnx_tool_pointwise, \
     weights, zero
-from ..dims import as_dim, ceildiv, floordiv, known_ge, mod, truncdiv
+from ..dims import as_dim, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
 from ..enums import INT_TYPES, DType
 from ..records import Value
 from ._util import broadcast_shapes, broadcast_values
@@ -126,6 +126,13 @@ def clip(ctx: NodeContext, x: Value, lo: Optional[Value] = None, hi: Optional[Va
     return Value(x.shape, x.dtype)
 
 
+def _minmax(of_dims, of_floats, a, b):
+    """Max / Min of two values: the dim algebra's for integer formulas, sympy's otherwise (floats)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return as_dim(of_floats(a, b))
+    return of_dims(a, b)
+
+
 def _int_div(a, b):
     if isinstance(a, float) or isinstance(b, float):
         return a / b if not (isinstance(a, (int, float)) and isinstance(b, (int, float))) else a / b
@@ -143,8 +150,8 @@ _BINARY: Dict[str, Callable] = {
     "Sub": lambda a, b: a - b,
     "Mul": lambda a, b: a * b,
     "Mod": lambda a, b: mod(a, b),
-    "Max": lambda a, b: a if _ge(a, b) else b if _ge(b, a) else as_dim(sympy.Max(a, b)),
-    "Min": lambda a, b: a if _ge(b, a) else b if _ge(a, b) else as_dim(sympy.Min(a, b)),
+    "Max": lambda a, b: a if _ge(a, b) else b if _ge(b, a) else _minmax(dmax, sympy.Max, a, b),
+    "Min": lambda a, b: a if _ge(b, a) else b if _ge(a, b) else _minmax(dmin, sympy.Min, a, b),
     "Pow": lambda a, b: a ** b,
 }
 _COMPARE = {
