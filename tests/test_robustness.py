@@ -532,7 +532,7 @@ def test_command_time_limit_is_one_line(work, monkeypatch):
         while time.monotonic() < t0 + 60:
             sum(range(1000))
 
-    monkeypatch.setattr(an, "analyze", forever)
+    monkeypatch.setattr(an, "analyze_source", forever)
     monkeypatch.setenv("SHAPEALG_TIME_LIMIT", "0.5")
     t0 = time.monotonic()
     res = run_cli("analyze", EXAMPLE)
