@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import keep_static_option, model_argument, parse_shapes, shape_option
+from .common import echo, keep_static_option, model_argument, parse_shapes, shape_option
 
 input_option = click.option("--input", "input_shape", metavar="DIMS",
                             help="For file.py:factory: the input shape, ints and symbol names, e.g. 1,3,H,W "
@@ -24,6 +24,9 @@ def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: b
         return analyze_source(load(model, input_shape=input_shape, factory=True))
     if input_shape:
         raise ShapealgError("--input is for file.py:factory; for an ONNX file use --shape NAME=1,3,H,W")
+    if isinstance(model, str) and model.endswith(".py"):
+        raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
+                            f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
     parsed = parse_shapes(shapes)
     return analyze_source(load(model, weights=weights), shapes=parsed, symbolize_spatial=not keep_static)
 
@@ -51,12 +54,12 @@ def analyze_command(model, shapes, keep_static, input_shape, by_module, depth, f
     if by_module or depth is not None:
         t = a.modules(depth=depth)
         if fmt == "json":
-            click.echo(json.dumps(dict(report.to_json(a), modules=t.to_json()), indent=2))
+            echo(json.dumps(dict(report.to_json(a), modules=t.to_json()), indent=2))
             return
         head = [f"model: {a.result.graph.path}"] + (a.front.lines() if a.front is not None else [])
         verdict = report._verdict_lines(a)
         text = "\n".join(head + [""]) + "\n" + str(t) + "\n" + "\n".join(verdict)
-        click.echo(f"```\n{text}\n```" if fmt == "markdown" else text)
+        echo(f"```\n{text}\n```" if fmt == "markdown" else text)
         return
     render = {"json": report.dumps, "markdown": report.to_markdown, "table": report.format_table}[fmt]
-    click.echo(render(a))
+    echo(render(a))

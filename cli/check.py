@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .common import keep_static_option, model_argument, parse_shapes, shape_option
+from .analyze import input_option, load_model
+from .common import echo, keep_static_option, model_argument, shape_option
 
 
 @click.command()
@@ -15,26 +16,29 @@ from .common import keep_static_option, model_argument, parse_shapes, shape_opti
               help="An input size to check, e.g. 448x448 or H=448,W=320; repeat for several.")
 @shape_option
 @keep_static_option
+@input_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def check(model, sizes, shapes, keep_static, fmt):
-    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input."""
-    from shapealg.analysis import analyze_model as run
+def check(model, sizes, shapes, keep_static, input_shape, fmt):
+    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input.
+
+    MODEL is an ONNX file or path/to/file.py:factory (shapealg IMPORTS AND RUNS file.py and exports
+    factory()'s nn.Module to ONNX first: only use files you trust)."""
     from shapealg.sizes import check_sizes, parse_size, spatial_symbols
-    a = run(model, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static)
+    a = load_model(model, shapes, keep_static, input_shape)
     spatial = spatial_symbols(a)
     envs = [parse_size(s, spatial, a.symbols) for s in sizes]
     results = check_sizes(a, envs)
     if fmt == "json":
-        click.echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": a.domain.valid_if_text,
+        echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": a.domain.valid_if_text,
                                "sizes": [r.to_json() for r in results]}, indent=2))
     else:
         for r in results:
             label = "x".join(str(r.size[s]) for s in spatial)
             if r.valid:
-                click.echo(f"{label}: valid")
+                echo(f"{label}: valid")
                 continue
             b = r.blocking
             where = f"{b.node} ({b.op_type}): {b.reason}" if b else "no single constraint (see valid_if)"
             near = ", ".join("x".join(str(n[s]) for s in spatial) for n in r.nearest) or "none"
-            click.echo(f"{label}: INVALID at {where}; nearest valid: {near}")
+            echo(f"{label}: INVALID at {where}; nearest valid: {near}")
     sys.exit(0 if all(r.valid for r in results) else 1)

@@ -10,8 +10,16 @@ import click
 from shapealg.records import ShapealgError
 
 
+def echo(text="", err: bool = False) -> None:
+    """click.echo with every control character but newline and tab escaped: names from a model never reach
+    the terminal raw."""
+    from shapealg.printable import terminal
+    click.echo(terminal(text), err=err)
+
+
 def die(msg: str, code: int = 2):
-    click.echo(f"shapealg: error: {msg}", err=True)
+    from shapealg.printable import name
+    echo(f"shapealg: error: {name(msg, limit=2000)}", err=True)
     sys.exit(code)
 
 
@@ -53,6 +61,13 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.splitlines()[0].split()) if text else type(e).__name__
 
 
+def _os_error_line(ctx, e: OSError) -> str:
+    from shapealg.safe_write import io_reason
+    if getattr(e, "filename", None):
+        return f"{e.filename}: {io_reason(e)}"
+    return _naming_model(ctx, f"I/O error: {io_reason(e)}")
+
+
 # commands that run models (their time is the runtime's, chosen by the user): no default time limit
 UNBOUNDED_COMMANDS = {"validate"}
 
@@ -61,6 +76,12 @@ class Group(click.Group):
     """Turns every error into one line on stderr naming the model, and exit status 2; never a traceback.
     The whole command runs under a wall-clock limit (``SHAPEALG_TIME_LIMIT`` seconds, default 600, 0: none;
     ``validate`` only when SHAPEALG_TIME_LIMIT is set)."""
+
+    def parse_args(self, ctx, args):
+        if not args:  # one line, not click's usage block
+            die("give a command: analyze, check, cost, validate or export, then a model "
+                "(e.g. 'shapealg analyze model.onnx'; see 'shapealg --help')")
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         from shapealg.limits import TimeLimitExceeded, command_seconds, time_limit
@@ -90,6 +111,8 @@ class Group(click.Group):
             except (OSError, ValueError):
                 pass
             sys.exit(1)
+        except OSError as e:  # the file system's answer (a missing folder, a full disk, no permission): the user's
+            die(_os_error_line(ctx, e))
         except RecursionError:
             die(_naming_model(ctx, "the model is too deeply nested to analyse (recursion limit)"))
         except MemoryError:

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
-from .common import keep_static_option, model_argument, parse_shapes, shape_option
+from shapealg.records import ShapealgError
+
+from .analyze import input_option, load_model
+from .common import echo, keep_static_option, model_argument, shape_option
 
 _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
 
@@ -14,6 +18,7 @@ _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
 @model_argument
 @shape_option
 @keep_static_option
+@input_option
 @click.option("--convention", type=click.Choice(_CONVENTIONS), default="shapealg", show_default=True,
               help="Counting convention (docs/COSTS.md); fvcore / torchinfo / onnx-tool reproduce those tools.")
 @click.option("--bias/--no-bias", default=None, help="Count bias adds (overrides the convention).")
@@ -30,9 +35,12 @@ _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
 @click.option("--plot", "plot", metavar="PNG", default=None,
               help="Draw total MACs and activation memory against resolution to this PNG (needs matplotlib).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def cost(model, shapes, keep_static, convention, bias, elementwise, pooling, norm, flops_per_mac, by, depth, sizes,
-         rng, plot, fmt):
-    """MACs, FLOPs and activation memory of every node and module as formulas in the input size."""
+def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise, pooling, norm, flops_per_mac, by,
+         depth, sizes, rng, plot, fmt):
+    """MACs, FLOPs and activation memory of every node and module as formulas in the input size.
+
+    MODEL is an ONNX file or path/to/file.py:factory (shapealg IMPORTS AND RUNS file.py and exports
+    factory()'s nn.Module to ONNX first: only use files you trust)."""
     from shapealg.cost import cost as run
     from shapealg.cost.text import format_cost
     from shapealg.cost.plot import parse_range, square_envs
@@ -42,10 +50,13 @@ def cost(model, shapes, keep_static, convention, bias, elementwise, pooling, nor
     if flops_per_mac is not None:
         switches["flops_per_mac"] = int(flops_per_mac)
     sides = parse_range(rng) if rng else (parse_range("64:1024") if plot else [])
-    rep = run(model, convention, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static, **switches)
+    if plot:
+        from shapealg.safe_write import same_file
+        if same_file(plot, model) or (os.path.abspath(plot) == os.path.abspath(model)):
+            raise ShapealgError(f"--plot {plot}: is the input model; write the plot elsewhere")
+    rep = run(load_model(model, shapes, keep_static, input_shape), convention, **switches)
     envs = [parse_size(s, spatial_symbols(rep.analysis), rep.symbols) for s in sizes]
     if sides and not rep.spatial:
-        from shapealg.records import ShapealgError
         raise ShapealgError("--range / --plot: the model has no symbolic spatial size to vary")
     series = []
     if plot:
@@ -59,12 +70,12 @@ def cost(model, shapes, keep_static, convention, bias, elementwise, pooling, nor
             out["range"] = series
         if plot:
             out["plot"] = plot
-        click.echo(json.dumps(out, indent=2))
+        echo(json.dumps(out, indent=2))
         return
     shown = rep.series(envs) if envs else []
     if series:
         step = max(1, len(series) // 12)
         shown += series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
-    click.echo(format_cost(rep, by, depth, shown))
+    echo(format_cost(rep, by, depth, shown))
     if plot:
-        click.echo(f"plot written to {plot}")
+        echo(f"plot written to {plot}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .analyze import input_option, load_model
-from .common import keep_static_option, model_argument, shape_option
+from .common import echo, keep_static_option, model_argument, shape_option
 
 
 @click.command()
@@ -23,7 +23,9 @@ def export(model, output, shapes, keep_static, input_shape):
     """
     from shapealg.annotate import export_annotated
     a = load_model(model, shapes, keep_static, input_shape, weights=True)
+    from shapealg.safe_write import is_stream
+    to_stderr = is_stream(output)  # -o /dev/stdout: the model alone on stdout
     r = export_annotated(a.source, output, analysis=a)
-    click.echo(f"wrote {r.path}: {r.values} value shapes, verdict {a.domain.verdict}")
+    echo(f"wrote {r.path}: {r.values} value shapes, verdict {a.domain.verdict}", err=to_stderr)
     for c in r.copied:
-        click.echo(f"copied external data to {c}")
+        echo(f"copied external data to {c}", err=to_stderr)

@@ -9,7 +9,7 @@ import click
 from shapealg.records import ShapealgError
 
 from .analyze import input_option, load_model
-from .common import keep_static_option, model_argument, shape_option
+from .common import echo, keep_static_option, model_argument, shape_option
 
 
 @click.command()
@@ -81,9 +81,9 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
         if bars:
             bars[0].__exit__(None, None, None)
     if fmt == "json":
-        click.echo(json.dumps(rep.to_json(), indent=2))
+        echo(json.dumps(rep.to_json(), indent=2))
     else:
-        click.echo(rep.table())
+        echo(rep.table())
         for w in rep.warnings:
-            click.echo(f"warning: {w}", err=True)
+            echo(f"warning: {w}", err=True)
     sys.exit(0 if rep.ok else 1)

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Tuple
 import sympy
 
 __all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval",
-           "floor_div", "ceil_div", "mod", "max_of", "min_of"]
+           "floor_div", "ceil_div", "mod", "max_of", "min_of", "exact_quotient"]
 
 MAX_SIZE = 256           # nodes of one canonical formula (terms + atoms, nested) before it is given up
 MAX_PRODUCT = 8192       # term pairs one multiplication may form (the work of expanding it)
@@ -370,7 +370,10 @@ def _floor_int(n: tuple, q: int) -> tuple:
     lo, hi = poly_range(n)
     if lo != -INF and hi != INF and lo // q == hi // q:  # decided by the range
         return _const(lo // q)
-    return _atom_poly(("f", n, q))
+    atom = ("f", n, q)
+    if _single_var(atom) is not None and not _plain_floor(atom):  # floor((x + 4*floor(x/8))/8) == floor((x + 4)/16)
+        return _merge_floors(_atom_poly(atom))
+    return _atom_poly(atom)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -389,6 +392,133 @@ def _opaque(e: sympy.Expr, integer: Optional[bool] = None) -> tuple:
 
 @lru_cache(maxsize=None)
 def _from_sympy(e) -> tuple:
+    return _merge_floors(_from_sympy_raw(e))
+
+
+MAX_PERIOD = 4096  # residues one merge of floors may evaluate (work, not time)
+
+
+@lru_cache(maxsize=None)
+def _single_var(a) -> Optional[Tuple[tuple, int, Fraction]]:
+    """For an atom built from ONE integer atom x by affine maps and floors (floor(x/4), floor((x + 4*floor(x/8))/8),
+    ...): (x, a period L of a - s*x, the slope s); None otherwise."""
+    if a[0] != "f":
+        return None
+    n, q = a[1], a[2]
+    base, period, slope = None, 1, Fraction(0)
+    for m, c in n:
+        if m == ():
+            continue
+        if len(m) != 1 or m[0][1] != 1:
+            return None
+        b = m[0][0]
+        inner = _single_var(b)
+        x, per, sl = (b, 1, Fraction(1)) if inner is None else inner
+        if base is None:
+            base = x
+        elif base != x:
+            return None
+        period = period * per // math.gcd(period, per)
+        slope += c * sl
+    if base is None:
+        return None
+    # N(x + period) == N(x) + slope*period: a period of floor(N/q) is period*q*den(slope)
+    period *= q * slope.denominator
+    if period > MAX_PERIOD:
+        return None
+    return base, period, slope / q
+
+
+def _plain_floor(a: tuple) -> bool:
+    """a == floor((u*x + c)/m) with x an atom that is not a floor of the same variable."""
+    body = [(m, c) for m, c in a[1] if m != ()]
+    return len(body) == 1 and len(body[0][0]) == 1 and body[0][0][0][1] == 1 and \
+        _single_var(body[0][0][0][0]) is None
+
+
+def _eval_at(p: tuple, x: tuple, v: int) -> Fraction:
+    """p at x = v (p's atoms all built from x)."""
+    out = Fraction(0)
+    for m, c in p:
+        t = Fraction(c)
+        for a, e in m:
+            t *= _eval_atom(a, x, v) ** e
+        out += t
+    return out
+
+
+def _eval_atom(a: tuple, x: tuple, v: int) -> int:
+    if a == x:
+        return v
+    return math.floor(_eval_at(a[1], x, v) / a[2])
+
+
+def _merge_measure(p: tuple) -> Tuple[int, int]:
+    """(linear terms built from one variable, those that are not a plain floor): what a merge reduces."""
+    n = plain = 0
+    for m, _c in p:
+        if len(m) == 1 and m[0][1] == 1 and _single_var(m[0][0]) is not None:
+            n += 1
+            plain += _plain_floor(m[0][0])
+    return n, n - plain
+
+
+@lru_cache(maxsize=None)
+def _merge_floors(p: tuple) -> tuple:
+    """The linear terms of p that are built from one integer atom x (x itself and floors of affine maps of it,
+    nested or not) summed into one floor when they are one: for every integer x, floor(x/4) - floor(x/8) ==
+    floor((x + 4)/8), x - floor(x/2) == ceiling(x/2), 2*floor(x/4) - 2*floor(x/8) == 2*floor((x + 4)/8).
+    S(x) - s*x has a period L (``_single_var``); when S's steps over a period all have one size g,
+    S == g*floor((u*x + c)/m) with u/m = s/g, found and checked at x = 0 .. L (so it holds for every x)."""
+    groups: Dict[tuple, list] = {}
+    for m, c in p:
+        if len(m) != 1 or m[0][1] != 1:
+            continue
+        a = m[0][0]
+        info = _single_var(a)
+        if info is not None:
+            groups.setdefault(info[0], []).append((m, c, info))
+    for x, terms in groups.items():
+        lin = dict(p).get(((x, 1),), 0)
+        if len(terms) == 1 and not lin and _plain_floor(terms[0][0][0][0]):
+            continue  # one floor((u*x + c)/m): already the form this would give
+        if any(Fraction(c).denominator != 1 for _m, c, _i in terms) or Fraction(lin).denominator != 1:
+            continue
+        slope = Fraction(lin) + sum(c * info[2] for _m, c, info in terms)
+        period = 1
+        for _m, _c, info in terms:
+            period = period * info[1] // math.gcd(period, info[1])
+        period = period * slope.denominator // math.gcd(period, slope.denominator)
+        if period > MAX_PERIOD:
+            continue
+        part = _poly({m: c for m, c, _i in terms} | ({((x, 1),): lin} if lin else {}))
+        vals = [int(_eval_at(part, x, v)) for v in range(period + 1)]
+        steps = {vals[v + 1] - vals[v] for v in range(period)} - {0}
+        if len(steps) != 1:
+            continue
+        g = steps.pop()
+        if g < 0:
+            continue
+        unit = slope / g  # S/g has unit steps: floor((u*x + c)/m) with u/m = unit
+        u, mm = unit.numerator, unit.denominator
+        if vals[0] % g:
+            continue
+        base0 = vals[0] // g
+        for c0 in range(mm * base0, mm * base0 + mm):
+            if all((u * v + c0) // mm * g == vals[v] for v in range(period + 1)):
+                d = dict(p)
+                for m, _c, _i in terms:
+                    del d[m]
+                d.pop(((x, 1),), None)
+                merged = _scale(_floor(_poly({((x, 1),): unit, (): Fraction(c0, mm)})), g)
+                new = _add(_poly(d), merged)
+                if _merge_measure(new) < _merge_measure(p):  # progress: fewer (or plainer) floors of one variable
+                    return _merge_floors(new)
+                break
+    return p
+
+
+def _from_sympy_raw(e) -> tuple:
     if isinstance(e, int):
         return _const(e)
     if e.is_Number:
@@ -818,3 +948,28 @@ def max_of(*args) -> sympy.Expr:
 
 def min_of(*args) -> sympy.Expr:
     return _to_sympy(_minmax(sympy.Min, tuple(_from_sympy(sympy.sympify(a)) for a in args)))
+
+
+def exact_quotient(n, d) -> Optional[sympy.Expr]:
+    """n / d as a polynomial with integer coefficients when d's factors are among n's (the content and
+    common monomial included), else None."""
+    pn, pd = _from_sympy(sympy.sympify(n)), _from_sympy(sympy.sympify(d))
+    if not pd:
+        return None
+    cn, fn = _factor_list(pn)
+    cd, fd = _factor_list(pd)
+    rest = list(fn)
+    for f in fd:
+        if _is_const(f):
+            cd *= _const_of(f)
+            continue
+        if f in rest:
+            rest.remove(f)
+        else:
+            return None
+    q = _const(cn / cd)
+    for f in rest:
+        q = _mul(q, f)
+    if not _int_valued(q):
+        return None
+    return _to_sympy(q)

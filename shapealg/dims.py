@@ -131,17 +131,19 @@ def mod(n: MaybeDim, d: MaybeDim) -> MaybeDim:
 
 
 def exactdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
-    """n / d where the caller requires d | n (Reshape's -1). Cancels when it can, else floor."""
+    """n / d where the caller requires d | n (Reshape's -1): the quotient when the dim algebra finds one (d's
+    factors among n's), else floor(n / d), which equals it wherever d | n."""
     if n is None or d is None:
         return None
     n, d = as_dim(n), as_dim(d)
     if isinstance(n, int) and isinstance(d, int):
         return n // d if d else None
-    q = sympy.cancel(sympy.sympify(n) / d)
-    num, den = sympy.fraction(sympy.together(q))
-    if den == 1 or (den.is_number and den == 1):
-        return as_dim(sympy.expand(q))
-    return floordiv(n, d)
+    q = _algebra.exact_quotient(n, d)
+    if q is not None:
+        return as_dim(q)
+    if isinstance(d, int) and d > 0:
+        return floordiv(n, d)
+    return canon(sympy.floor(sympy.sympify(n) / d))
 
 
 def prod(dims: Iterable[MaybeDim]) -> MaybeDim:

@@ -22,8 +22,9 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
-__all__ = ["TimeLimitExceeded", "time_limit", "command_seconds", "MAX_RANK"]
+__all__ = ["TimeLimitExceeded", "time_limit", "command_seconds", "MAX_RANK", "VALUE_LIMIT"]
 
+VALUE_LIMIT = 4096       # elements: the contents of larger (shape) tensors are not carried
 MAX_RANK = 1024          # an output of higher rank (from a malformed shape vector) is read as unknown
 REFIRE = 0.5             # seconds between re-raises if an expired limit's exception was swallowed
 DEFAULT_COMMAND_SECONDS = 600.0

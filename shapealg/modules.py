@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import sympy
 
-from .dims import MaybeDim, as_dim, evaluate
+from .dims import MaybeDim, as_dim
 from .records import Shape
 
 UNOWNED = "(no module)"
@@ -211,6 +211,7 @@ def _row(res, q, depth, idx, consumers, mod) -> ModuleRow:
 
 
 def _rows_text(t: ModuleTable) -> List[Tuple[str, ...]]:
+    from .printable import name as _name
     from .report import shape_str
     out = []
     for r in t.rows + ((t.unowned,) if t.unowned else ()):
@@ -225,7 +226,7 @@ def _rows_text(t: ModuleTable) -> List[Tuple[str, ...]]:
         if r.buffers:
             params += f" (+{r.buffers:,} buf)"
         macs = "n/a" if r.macs is None else ("" if r.macs == 0 else (f"{r.macs:,}" if isinstance(r.macs, int) else str(r.macs)))
-        out.append((name, r.type, shape, params.strip(), macs))
+        out.append((_name(name), _name(r.type), shape, params.strip(), macs))
     return out
 
 

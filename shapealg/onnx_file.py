@@ -223,34 +223,40 @@ def external_info(t: onnx.TensorProto) -> Dict[str, str]:
     return {text(e.key): text(e.value) for e in t.external_data}
 
 
+def external_location_problem(loc: str, model_dir: Optional[str]) -> Optional[str]:
+    """Why the external-data location ``loc`` of a model in ``model_dir`` would be unsafe to open, or None:
+    no location, a NUL byte, an absolute path, a ``..`` component, or (``model_dir`` given) a path that
+    resolves outside the folder through a symlink of the file or of any folder on the way. Decided from the
+    names alone (``realpath`` reads links, never a file's contents); nothing is opened."""
+    if not loc:
+        return "has no location"
+    if "\x00" in loc:
+        return "has a NUL byte in its location"
+    if os.path.isabs(loc) or loc.startswith(("\\", "/")) or re.match(r"^[A-Za-z]:", loc):
+        return f"location {loc!r} is an absolute path"
+    if ".." in re.split(r"[\\/]+", loc):
+        return f"location {loc!r} leaves the model's folder"
+    if model_dir is not None:
+        base = os.path.realpath(model_dir)
+        try:
+            real = os.path.realpath(os.path.join(base, loc))
+            inside = os.path.commonpath([base, real]) == base
+        except (OSError, ValueError):
+            inside = False
+        if not inside:
+            return f"location {loc!r} resolves outside the model's folder (a symlink?)"
+    return None
+
+
 def external_data_problems(model: onnx.ModelProto, model_dir: Optional[str]) -> List[str]:
-    """External-data locations that would be unsafe to open: absolute paths, paths that leave the model's
-    folder (``..``), and symlinks that resolve outside it. Decided from the names alone (``realpath`` reads
-    links, never a file's contents); nothing is opened. ``model_dir`` None: the model was given in memory,
-    only the lexical checks apply."""
+    """External-data locations that would be unsafe to open (``external_location_problem``), one line each.
+    ``model_dir`` None: the model was given in memory, only the lexical checks apply."""
     out: List[str] = []
-    base = os.path.realpath(model_dir) if model_dir is not None else None
 
     def check(t: onnx.TensorProto, where: str) -> None:
         if t.data_location != TensorProto.EXTERNAL:
             return
-        loc = external_info(t).get("location", "")
-        why = None
-        if not loc:
-            why = "has no location"
-        elif "\x00" in loc:
-            why = "has a NUL byte in its location"
-        elif os.path.isabs(loc) or loc.startswith(("\\", "/")) or re.match(r"^[A-Za-z]:", loc):
-            why = f"location {loc!r} is an absolute path"
-        elif ".." in re.split(r"[\\/]+", loc):
-            why = f"location {loc!r} leaves the model's folder"
-        elif base is not None:
-            try:
-                real = os.path.realpath(os.path.join(base, loc))
-            except (OSError, ValueError):
-                real = None
-            if real is None or os.path.commonpath([base, real]) != base:
-                why = f"location {loc!r} resolves outside the model's folder (a symlink?)"
+        why = external_location_problem(external_info(t).get("location", ""), model_dir)
         if why:
             out.append(f"{where} {text(t.name)!r}: external data {why}; refused (never read)")
 

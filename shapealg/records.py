@@ -10,7 +10,6 @@ import sympy
 from .dims import MaybeDim, prod
 
 Shape = Optional[Tuple[MaybeDim, ...]]  # None: rank unknown
-VALUE_LIMIT = 4096  # elements: a Value carries the contents of tensors up to this size, not of larger ones
 
 
 class ShapealgError(Exception):

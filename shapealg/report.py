@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence
 from onnx import TensorProto
 
 from .dims import MaybeDim
+from .printable import name as _name
 
 _DTYPES = {v: k.lower() for k, v in TensorProto.DataType.items()}
 
@@ -82,7 +83,7 @@ def _rows(a) -> List[Sequence[str]]:
             params = (params + " " if params else "") + f"(+{_fmt_int(n.buffers)} buf)"
         macs = "n/a" if n.macs is None else ("" if n.macs == 0 else _fmt_int(n.macs))
         op = n.op_type if n.supported else n.op_type + " (no rule)"
-        rows.append((n.name, op, shapes, params, macs))
+        rows.append((_name(n.name), _name(op), shapes, params, macs))
     return rows
 
 
@@ -101,7 +102,7 @@ def format_table(a) -> str:
     g = r.graph
     lines = [f"model: {g.path}"]
     for gi in g.inputs:
-        lines.append(f"input {gi.name}: {shape_str(gi.shape)}")
+        lines.append(f"input {_name(gi.name)}: {shape_str(gi.shape)}")
     if getattr(a, "front", None) is not None:
         lines += a.front.lines()
     lines.append("")
@@ -114,12 +115,12 @@ def format_table(a) -> str:
     rc = getattr(a, "runtime_constraints", ())
     if rc:
         lines.append(f"checked only at run time ({len(rc)}, they involve data-dependent sizes):")
-        lines += [f"  {c.node} ({c.op_type}): {c.condition}" for c in rc[:10]]
+        lines += [f"  {_name(c.node)} ({_name(c.op_type)}): {c.condition}" for c in rc[:10]]
         if len(rc) > 10:
             lines.append(f"  ... and {len(rc) - 10} more (--format json lists them all)")
     if r.warnings:
         lines.append("")
-        lines += [f"warning: {w}" for w in r.warnings]
+        lines += [f"warning: {_name(w, 1000)}" for w in r.warnings]
     return "\n".join(lines)
 
 
@@ -130,16 +131,16 @@ def _verdict_lines(a) -> List[str]:
         out.append(f"valid if: {dom.valid_if}")
     c = dom.breaking_constraint
     if c is not None:
-        out.append(f"breaks at: {c.node} ({c.op_type}): {c.reason}")
+        out.append(f"breaks at: {_name(c.node)} ({_name(c.op_type)}): {_name(c.reason, 1000)}")
     if a.chain:
         out.append("how the input gets there:")
-        out += [f"  {s.value if s.node == '(input)' else s.node} ({s.op_type or 'input'}): {shape_str(s.shape)}"
+        out += [f"  {_name(s.value if s.node == '(input)' else s.node)} ({_name(s.op_type or 'input')}): {shape_str(s.shape)}"
                 for s in a.chain]
     for f in a.fixes:
-        out.append(f"fix at {f.node}: {f.title}")
+        out.append(f"fix at {_name(f.node)}: {_name(f.title, 1000)}")
         out += ["    " + line for line in f.code.splitlines()]
     for w in a.fake_dynamic:
-        out.append(f"WARNING: {w}")
+        out.append(f"WARNING: {_name(w, 1000)}")
     if getattr(dom, "method", None):
         out.append(f"method: {dom.method}")
     return out
@@ -147,8 +148,9 @@ def _verdict_lines(a) -> List[str]:
 
 def to_markdown(a) -> str:
     r = a.result
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    lines = [f"**{r.graph.path}** - inputs: " + ", ".join(f"`{gi.name}` {shape_str(gi.shape)}" for gi in r.graph.inputs),
+    esc = lambda s: _name(s, 1000).replace("|", "\\|")  # noqa: E731
+    lines = [f"**{esc(r.graph.path)}** - inputs: " + ", ".join(f"`{esc(_name(gi.name))}` {shape_str(gi.shape)}"
+                                                            for gi in r.graph.inputs),
              "", "| node | op | output shape | params | MACs |", "|---|---|---|---:|---|"]
     for row in _rows(a):
         lines.append("| " + " | ".join(esc(c) if i in (0, 1) else f"`{esc(c)}`" if c and i in (2, 4) else esc(c)
@@ -159,9 +161,9 @@ def to_markdown(a) -> str:
         lines.append(f"\nvalid if: `{a.domain.valid_if}`")
     c = a.domain.breaking_constraint
     if c is not None:
-        lines.append(f"\nbreaks at `{c.node}` ({c.op_type}): {esc(c.reason)}")
+        lines.append(f"\nbreaks at `{esc(_name(c.node))}` ({esc(c.op_type)}): {esc(c.reason)}")
     for f in a.fixes:
-        lines += ["", f"fix at `{f.node}`: {esc(f.title)}", "```python", f.code, "```"]
+        lines += ["", f"fix at `{esc(_name(f.node))}`: {esc(f.title)}", "```python", f.code, "```"]
     for w in a.fake_dynamic:
         lines.append(f"\n**warning:** {esc(w)}")
     if r.warnings:

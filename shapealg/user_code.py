@@ -15,7 +15,11 @@ def load_factory(spec: str):
     ``factory()``; the result must be a torch nn.Module."""
     import importlib.util
     import sys
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        raise ShapealgError(f"{spec}: a torch model needs torch, which cannot be imported here ({first_line(e)}); "
+                            f"install it: pip install 'shapealg[torch]'") from None
     path, _, attr = spec.rpartition(":")
     if not os.path.isfile(path):
         raise ShapealgError(f"{path}: no such file")

@@ -36,10 +36,11 @@ from .dims import MaybeDim, as_dim, canon
 from .enums import FLOAT_TYPES
 from .graph import Node, read_subgraph
 from .rules.registry import NodeContext, RuleError, SubgraphResult, cost_of, op_def
-from .records import UNKNOWN, VALUE_LIMIT, Constraint, Initializer, NodeResult, ShapealgError, Value
+from .records import UNKNOWN, Constraint, Initializer, NodeResult, ShapealgError, Value
 
 STRICT_ENV = "SHAPEALG_STRICT"
 MAX_RANK = _limits.MAX_RANK  # a rule producing a higher rank (from a malformed shape vector) gives unknown outputs
+VALUE_LIMIT = _limits.VALUE_LIMIT
 MAX_DEPTH = 32  # subgraphs nested deeper than this are not analysed (malformed / adversarial models)
 # what a rule may raise on a node it does not handle well: an unknown shape and a diagnostic (strict: re-raised)
 RULE_EXCEPTIONS = (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, AttributeError, OverflowError)

@@ -32,13 +32,25 @@ class _ExactPrinter(PythonCodePrinter):
 
 
 def _as_int(v):
+    """An exact int where the value is one; a finite float otherwise; None where the formula has no value
+    (NaN or infinity: a formula with ``zoo`` / ``nan`` in it, from a size divided by 0 in the model)."""
     if v is None:
         return None
     if isinstance(v, Fraction):
         return int(v) if v.denominator == 1 else float(v)
+    if isinstance(v, bool):
+        return int(v)
     if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
         return int(v) if v.is_integer() else v
-    return int(v) if isinstance(v, bool) else v
+    if isinstance(v, int):
+        return v
+    try:  # anything else lambdify can give (a complex, a sympy number): a finite real or nothing
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return _as_int(f)
 
 
 def compile_formulas(formulas: Sequence, symbols: Sequence[str]) -> Callable[[Mapping[str, int]], List]:

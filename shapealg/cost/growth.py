@@ -104,10 +104,11 @@ def _diag_coeff(g: Growth, spatial) -> float:
     if g.leading is None:
         return 0.0
     try:
-        return float(g.leading.xreplace({symbol(n): sympy.Integer(1) for n in spatial}).subs(
+        v = float(g.leading.xreplace({symbol(n): sympy.Integer(1) for n in spatial}).subs(
             {x: 1 for x in g.leading.free_symbols}))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
+    return v if math.isfinite(v) else 0.0
 
 
 def _numeric_degree(expr, spatial, others) -> Optional[float]:
@@ -119,7 +120,9 @@ def _numeric_degree(expr, spatial, others) -> Optional[float]:
         env.update({symbol(n): s for n in spatial})
         try:
             v = float(e.xreplace({k: sympy.Integer(v) for k, v in env.items()}))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not math.isfinite(v):  # nan / zoo in the formula (a division by 0 in the model): no growth order
             return None
         vals.append(v)
     if vals[0] <= 0 or vals[1] <= 0:

@@ -1,7 +1,8 @@
 """Total MACs and activation memory against the input resolution (H = W = s), invalid sizes marked.
 
 matplotlib is an optional extra (``pip install shapealg[plot]``); it is imported here only. No global pyplot
-state is touched: the figure is drawn on an Agg canvas and written to the one path the caller names.
+state is touched: the figure is drawn on an Agg canvas and written to the one path the caller names, whole or
+not at all (``safe_write``).
 """
 from __future__ import annotations
 
@@ -126,8 +127,6 @@ def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None
     if not report.complete:
         sub += f"  |  {len(report.not_modelled)} node(s) not modelled: totals are lower bounds"
     fig.suptitle(f"{head}\n{sub}", fontsize=10.5)
-    try:
-        fig.savefig(os.fspath(path), format="png")
-    except OSError as e:
-        raise ShapealgError(f"{path}: cannot write the plot ({e.strerror or type(e).__name__})") from None
+    from ..safe_write import atomic_write
+    atomic_write(os.fspath(path), lambda f: fig.savefig(f, format="png"))  # whole or not at all
     return series

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -270,9 +271,9 @@ def _dominant(nodes: Sequence[NodeCost], attr: str, total: MaybeDim, g: Growth, 
         r = sympy.sympify(c / tc)
         try:  # other symbols (a batch N) are 1 here
             share = float(r.xreplace({x: sympy.Integer(1) for x in r.free_symbols}))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
-        if share > 1e-9:
+        if math.isfinite(share) and share > 1e-9:
             out.append((share, n))
     out.sort(key=lambda t: -t[0])
     res = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..printable import name as _name
+
 
 def _fmt(v) -> str:
     if v is None:
@@ -33,11 +35,11 @@ def format_cost(rep, by: str = "module", depth: int = 1, samples: Sequence[dict]
            f"(convention {conv.name}; FLOPs = {conv.flops_per_mac} x MACs)",
            f"verdict: {a.domain.verdict}; valid if {a.domain.valid_if}", ""]
     if by == "node" or depth == 0:
-        rows = [[n.name, n.op_type, n.status if n.status != "counted" else "", _fmt(n.macs), _fmt(n.output_bytes)]
+        rows = [[_name(n.name), _name(n.op_type), n.status if n.status != "counted" else "", _fmt(n.macs), _fmt(n.output_bytes)]
                 for n in rep.nodes]
         out.append(_table(rows, ["node", "op", "status", "MACs", "output bytes"]))
     else:
-        rows = [[m.name or "(top level)", m.nodes, _fmt(m.params), _fmt(m.macs), _fmt(m.output_bytes),
+        rows = [[_name(m.name) if m.name else "(top level)", m.nodes, _fmt(m.params), _fmt(m.macs), _fmt(m.output_bytes),
                  m.not_modelled or ""] for m in rep.modules(depth)]
         out.append(_table(rows, [f"module (depth {depth})", "nodes", "params", "MACs", "output bytes",
                                  "not modelled"]))
@@ -52,11 +54,11 @@ def format_cost(rep, by: str = "module", depth: int = 1, samples: Sequence[dict]
         dom = rep.dominant.get(k) or ()
         if dom:
             out.append(f"dominant at large sizes ({lab}): " + ", ".join(
-                f"{d.node} ({d.op_type}) {100 * d.share:.1f}%" for d in dom[:5]))
+                f"{_name(d.node)} ({_name(d.op_type)}) {100 * d.share:.1f}%" for d in dom[:5]))
     nm = rep.not_modelled
     if nm:
         out.append(f"NOT MODELLED ({len(nm)} node(s); the totals leave them out and are lower bounds):")
-        out += [f"  {n.name} ({n.op_type}): {n.note}" for n in nm[:20]]
+        out += [f"  {_name(n.name)} ({_name(n.op_type)}): {_name(n.note, 1000)}" for n in nm[:20]]
         if len(nm) > 20:
             out.append(f"  ... and {len(nm) - 20} more")
     else:
@@ -67,5 +69,5 @@ def format_cost(rep, by: str = "module", depth: int = 1, samples: Sequence[dict]
                             for s in samples],
                            ["size", "valid", "MACs", "FLOPs", "activation bytes", "peak live bytes"])]
     for w in rep.warnings:
-        out.append(f"warning: {w}")
+        out.append(f"warning: {_name(w, 1000)}")
     return "\n".join(out)

@@ -6,7 +6,8 @@ from typing import List, Optional, Sequence, Tuple
 import sympy
 
 from ..dims import MaybeDim, as_dim, dmax, known_equal
-from ..records import VALUE_LIMIT, Value
+from ..limits import VALUE_LIMIT
+from ..records import Value
 from .registry import NodeContext, RuleError
 
 

@@ -162,14 +162,16 @@ class NodeContext:
             raise RuleError("the enclosing scope is not available to analyse the subgraph")
         return self.subgraph_runner(self, graph, inputs, label)
 
-    def require(self, condition, reason: str) -> None:
-        """Record that the node runs only where ``condition`` holds (trivially true ones are dropped)."""
+    def require(self, condition, reason) -> None:
+        """Record that the node runs only where ``condition`` holds (trivially true ones are dropped).
+        ``reason``: the words, or a function giving them (only called when the constraint is kept)."""
         condition = simplify_bool(condition)  # canonical formulas; comparisons the ranges decide are decided
         if condition == sympy.true:
             return
-        self.constraints.append(Constraint(self.node, self.op_type, condition, reason))
+        words = reason() if callable(reason) else reason
+        self.constraints.append(Constraint(self.node, self.op_type, condition, words))
 
-    def require_equal(self, a: MaybeDim, b: MaybeDim, reason: str) -> None:
+    def require_equal(self, a: MaybeDim, b: MaybeDim, reason) -> None:
         if a is None or b is None:
             return
         if known_equal(a, b) is True:

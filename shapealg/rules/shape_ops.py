@@ -123,8 +123,10 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
                             f"{total} elements cannot be reshaped to {_fmt(out)}: not divisible by {known}")
             out[infer_at] = exactdiv(total, known) if known != 0 else 0
             ctx.require_nonnegative(out[infer_at], f"the inferred (-1) dim {infer_at}")
+        if known is not None:  # onnxruntime: "Product cannot be 0 in combination with -1" (an empty output may be)
+            ctx.require_positive(known, f"the product of the other target dims (beside the -1) = {known}")
     elif total is not None:
-        ctx.require_equal(total, prod(out), f"element count {total} must equal the target shape's "
+        ctx.require_equal(total, prod(out), lambda: f"element count {total} must equal the target shape's "
                                             f"{prod(out)} ({_fmt(out)})")
     return Value(tuple(out), x.dtype, x.value)
 
@@ -211,7 +213,7 @@ def concat(ctx: NodeContext, *xs: Value, axis=0):
             if d0 is None:
                 out[i] = d
             elif d is not None:
-                ctx.require_equal(d0, d, f"axis {i} of input {j} is {d}, input 0 has {d0} (concat on axis {a})")
+                ctx.require_equal(d0, d, lambda: f"axis {i} of input {j} is {d}, input 0 has {d0} (concat on axis {a})")
     total = 0
     for x in xs:
         total = None if total is None or x.shape[a] is None else total + x.shape[a]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import sympy
 
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, known_ge
 from ..records import Value
@@ -26,31 +25,13 @@ def _clamp(v: MaybeDim, lo: MaybeDim, hi: MaybeDim) -> MaybeDim:
     return dmax(lo, dmin(v, hi))
 
 
-_POS = sympy.Dummy("d", integer=True, positive=True)
-
-
 def slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):
-    """Length and clamped start of x[start:end:step] along an axis of size d (ONNX Slice semantics)."""
+    """Length and clamped start of x[start:end:step] along an axis of size d (ONNX Slice semantics). The
+    clamps are decided by the dim algebra's ranges where they can be (an axis known to be >= 1 gives
+    x[1:] == d - 1) and kept as Max / Min where the axis may be empty (ONNX allows 0-sized dims)."""
     if d is None or start is None or end is None:
         return None, None
-    if not isinstance(d, int) and not (isinstance(start, sympy.Basic) and start.has(_POS)) \
-            and not (isinstance(end, sympy.Basic) and end.has(_POS)):
-        # the axis of a tensor a model runs on is not empty: clamp against a positive stand-in for d, so
-        # x[1:] of a (1 + h*w)-token axis is d - 1, not Max(0, d - Min(1, d)) nested through every block
-        n, s = _slice_len(_POS, _relative_to(start, d), _relative_to(end, d), step)
-        back = {_POS: d}
-        return (n if n is None or isinstance(n, int) else as_dim(n.xreplace(back)),
-                s if s is None or isinstance(s, int) else as_dim(s.xreplace(back)))
     return _slice_len(d, start, end, step)
-
-
-def _relative_to(v: MaybeDim, d) -> MaybeDim:
-    """v written as d + c with the positive stand-in for d when v - d is a constant c (an end computed from
-    Shape, e.g. (h + 1)*(w + 1) + 1 for an axis of h*w + h + w + 2)."""
-    if isinstance(v, int) or v is None:
-        return v
-    diff = sympy.expand(sympy.sympify(v) - d)
-    return _POS + diff if diff.is_Integer else v
 
 
 def _slice_len(d: MaybeDim, start: MaybeDim, end: MaybeDim, step: int):

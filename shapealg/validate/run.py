@@ -166,16 +166,32 @@ def _with_external_data(proto: onnx.ModelProto, folder: str) -> Tuple[onnx.Model
     table, say) could decide shapes and is refused with an error naming it."""
     from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
+    import stat
+
     from ..enums import FLOAT_TYPES
-    from ..onnx_file import external_info
+    from ..onnx_file import external_info, external_location_problem
     ext = [t for t in proto.graph.initializer if uses_external_data(t)]
     if not ext:
         return proto, ""
     missing: Dict[str, List[onnx.TensorProto]] = {}
     for t in ext:
         loc = external_info(t).get("location", "")
-        if not os.path.isfile(os.path.join(folder, loc)):
+        why = external_location_problem(loc, folder)  # absolute, '..', a symlink out of the folder: never read
+        if why:
+            raise ShapealgError(f"initializer {t.name!r}: external data {why}; refused (never read)")
+        p = os.path.join(folder, loc)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
             missing.setdefault(loc, []).append(t)
+            continue
+        except OSError as e:
+            raise ShapealgError(f"initializer {t.name!r}: external data {p}: cannot access "
+                                f"({e.strerror or type(e).__name__})") from None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block, a device never end, a folder is no data
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+            raise ShapealgError(f"initializer {t.name!r}: external data {p} is {kind}, not a regular file; refused")
     for loc, ts in missing.items():
         for t in ts:
             if t.data_type not in FLOAT_TYPES:
