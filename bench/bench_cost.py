@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, default=3, help="valid sizes per model compared with the tools")
     args = ap.parse_args(argv)
     import corpus
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.cost import cost
     from shapealg.cost.plot import parse_range, square_envs
     import torch

@@ -1,4 +1,4 @@
-"""Time shapealg.domain.analyze_domain on synthetic constraint lists shaped like a 500-node model.
+"""Time shapealg.validity.analyze_domain on synthetic constraint lists shaped like a 500-node model.
 
     python bench/bench_domain.py [--repeat 5]
     python bench/bench_domain.py --corpus /tmp/corpus [--min-nodes 300]   # real exports (bench/corpus.py)
@@ -21,9 +21,9 @@ import sympy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from shapealg.dims import evaluate, symbol  # noqa: E402
-from shapealg.domain import analyze_domain  # noqa: E402
+from shapealg.validity import analyze_domain  # noqa: E402
 from shapealg.formulas import conv_out, pool_out  # noqa: E402
-from shapealg.tensor import Constraint  # noqa: E402
+from shapealg.records import Constraint  # noqa: E402
 
 H, W = symbol("H"), symbol("W")
 
@@ -79,7 +79,7 @@ def build(linear: bool, ceil_pool: bool = False):
 
 def one(path: str) -> dict:
     """Engine and domain time of one real model, cold (a fresh process: no compile cache)."""
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.infer import infer
     t = time.perf_counter()
     res = infer(path)

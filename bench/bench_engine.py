@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
     import shapealg
-    from shapealg.analysis import analyze
+    from shapealg import analyze
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "deep_cnn.onnx"

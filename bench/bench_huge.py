@@ -57,7 +57,7 @@ if mode == "cli":
     summary = {"exit": code, "verdict": rep["verdict"]["class"], "params": rep["totals"]["params"],
                "nodes": len(rep["nodes"])}
 else:
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg import report
     sys.addaudithook(hook)
     a = analyze(path)

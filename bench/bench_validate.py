@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from shapealg.analysis import analyze  # noqa: E402
-from shapealg.runtime import make_session, run_onnxruntime  # noqa: E402
+from shapealg import analyze  # noqa: E402
+from shapealg.validate.session import make_session, run_onnxruntime  # noqa: E402
 from shapealg.validate import choose_sizes, validate  # noqa: E402
 from shapealg.onnx_file import load_model  # noqa: E402
 from shapealg.validate.onnxrt import input_shapes, runtime_model  # noqa: E402  # noqa: E402
@@ -47,7 +47,7 @@ def _plain_opt(proto, analysis, plans):
     """Plain runs as a user would make them: onnxruntime's default graph optimizations."""
     import numpy as np
     import onnxruntime as ort
-    from shapealg.runtime import random_input
+    from shapealg.validate.session import random_input
     opts = ort.SessionOptions()
     opts.log_severity_level = 4
     try:

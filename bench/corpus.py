@@ -277,7 +277,7 @@ def _torch_export_complaint(module, x, dynamic_batch: bool) -> str:
 def _check(path: Path, input_shape: tuple[int, ...]) -> dict[str, Any]:
     """Run the file in onnxruntime at CHECK_SIZES; {"HxW": True | "node: message"}."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from shapealg.runtime import make_session, run_onnxruntime
+    from shapealg.validate.session import make_session, run_onnxruntime
 
     sess = make_session(path, expose=False)
     res: dict[str, Any] = {}

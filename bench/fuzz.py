@@ -483,9 +483,9 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
     """Analyse one mutated model in this process; cwd and the model folder are fresh (under ``root``) and
     checked after."""
     from shapealg import report
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.limits import TimeLimitExceeded, time_limit
-    from shapealg.tensor import ShapealgError
+    from shapealg.records import ShapealgError
     old = os.getcwd()
     base = tempfile.mkdtemp(prefix="shapealg_fuzz_", dir=root)
     cwd, mdir = os.path.join(base, "cwd"), os.path.join(base, "model")
@@ -856,7 +856,7 @@ def main(argv=None) -> int:
                 except SystemExit as e:
                     print(f"exit {e.code}")
                 return 0
-            from shapealg.analysis import analyze
+            from shapealg import analyze
             p = tmp / "case.onnx"
             p.write_bytes(data)
             from shapealg import report

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def main(folder: str) -> int:
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.cost import cost
     from shapealg.dims import canon
 

@@ -234,7 +234,7 @@ def _input_specs(model: onnx.ModelProto):
 def ort_truth(path: str | os.PathLike, sizes: Sequence[tuple[int, int]] = SIZES):
     """Run the file at each (H, W) with every intermediate exposed.
     Returns (runs, failed): runs = [(env, {value: shape})], failed = {"HxW": "node: message"}."""
-    from shapealg.runtime import make_session, run_onnxruntime
+    from shapealg.validate.session import make_session, run_onnxruntime
 
     model = onnx.load(str(path))
     specs = _input_specs(model)

@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 def _one(path: str, budget: int) -> dict:
     """Validate one file (in the child); a summary dict."""
     sys.path.insert(0, ROOT)
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.validate import validate
 
     t = time.perf_counter()

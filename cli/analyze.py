@@ -12,24 +12,26 @@ input_option = click.option("--input", "input_shape", metavar="DIMS",
                                  "(default 1,3,H,W).")
 
 
-def load_model(model: str, shapes, keep_static: bool, input_shape):
-    """An ONNX path, or file.py:factory (imported and called), analysed."""
-    from shapealg.analysis import analyze as run
-    from shapealg.tensor import ShapealgError
-    from shapealg.user_code import is_factory_spec, load_factory
+def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: bool = False):
+    """An ONNX path, or file.py:factory (imported and called), loaded (shapealg.source.load) and analysed; the
+    Analysis keeps its Source (``weights``: the file's large inline tensors kept, for export and validate)."""
+    from shapealg.analysis import analyze_source
+    from shapealg.records import ShapealgError
+    from shapealg.source import is_factory_spec, load
     if is_factory_spec(model):
         if shapes or keep_static:
             raise ShapealgError("--shape / --keep-static are for ONNX files; for file.py:factory use --input 1,3,H,W")
-        return run(load_factory(model), input_shape=input_shape)
+        return analyze_source(load(model, input_shape=input_shape, factory=True))
     if input_shape:
         raise ShapealgError("--input is for file.py:factory; for an ONNX file use --shape NAME=1,3,H,W")
     if isinstance(model, str) and model.endswith(".py"):
         raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
                             f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
-    return run(model, shapes=parse_shapes(shapes), symbolize_spatial=not keep_static)
+    parsed = parse_shapes(shapes)
+    return analyze_source(load(model, weights=weights), shapes=parsed, symbolize_spatial=not keep_static)
 
 
-@click.command()
+@click.command("analyze")
 @model_argument
 @shape_option
 @keep_static_option
@@ -39,7 +41,7 @@ def load_model(model: str, shapes, keep_static: bool, input_shape):
 @click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
               help="With --modules: show modules down to this depth (0: the model only).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
-def analyze(model, shapes, keep_static, input_shape, by_module, depth, fmt):
+def analyze_command(model, shapes, keep_static, input_shape, by_module, depth, fmt):
     """Per-node (or per-module) output shapes, parameters and MACs as formulas, then the valid input sizes and
     verdict.
 

@@ -7,7 +7,7 @@ from typing import Dict, List, Sequence
 
 import click
 
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 
 def echo(text="", err: bool = False) -> None:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 from .analyze import input_option, load_model
 from .common import echo, keep_static_option, model_argument, shape_option

@@ -22,11 +22,10 @@ def export(model, output, shapes, keep_static, input_shape):
     and exports factory()'s nn.Module to ONNX first: only use files you trust).
     """
     from shapealg.annotate import export_annotated
-    a = load_model(model, shapes, keep_static, input_shape)
-    src = a.module if a.module is not None else model
+    a = load_model(model, shapes, keep_static, input_shape, weights=True)
     from shapealg.safe_write import is_stream
     to_stderr = is_stream(output)  # -o /dev/stdout: the model alone on stdout
-    r = export_annotated(src, output, analysis=a)
+    r = export_annotated(a.source, output, analysis=a)
     echo(f"wrote {r.path}: {r.values} value shapes, verdict {a.domain.verdict}", err=to_stderr)
     for c in r.copied:
         echo(f"copied external data to {c}", err=to_stderr)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .analyze import analyze
+from .analyze import analyze_command
 from .check import check
 from .common import Group
 from .cost import cost
@@ -18,7 +18,7 @@ def main():
     and the input sizes it can run at."""
 
 
-for _cmd in (analyze, check, validate, cost, export):
+for _cmd in (analyze_command, check, validate, cost, export):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover

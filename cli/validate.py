@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 from .analyze import input_option, load_model
 from .common import echo, keep_static_option, model_argument, shape_option
@@ -43,7 +43,7 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     Exit 0 when everything agrees (failures as predicted included), 1 on any mismatch or surprise,
     2 on unusable input.
     """
-    from shapealg.user_code import is_factory_spec, load_factory
+    from shapealg.source import factory_module, is_factory_spec
     from shapealg.validate import check_device, choose_sizes, sample_sizes
     from shapealg.validate import validate as run
 
@@ -55,10 +55,10 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     if factory and module_spec:
         raise ShapealgError("MODEL is file.py:factory already: leave --module out")
     check_device(device, runtime)
-    module = load_factory(module_spec) if module_spec else None
+    module = factory_module(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None
-    a = load_model(model, shapes, keep_static, input_shape)
-    target = a.module if factory else model
+    a = load_model(model, shapes, keep_static, input_shape, weights=True)
+    target = a.module if factory else a.source
     if sizes:
         plan = list(sizes)
     elif sample:

@@ -6,9 +6,10 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .dims import symbol
 from .enums import Verdict
-from .domain import Domain, analyze_domain
+from .validity import Domain, analyze_domain
 from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
+from .source import Source, load
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Analysis:
     front: Any = None
     module: Any = field(default=None, compare=False, repr=False)
     model_proto: Any = field(default=None, compare=False, repr=False)
+    source: Any = field(default=None, compare=False, repr=False)  # the source.Source analysed, when not an InferResult
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -78,36 +80,34 @@ class Analysis:
         return to_html(self)
 
 
-def analyze(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,
-            bound: Optional[int] = None, input_shape=None, example: Optional[Mapping[str, int]] = None) -> Analysis:
-    """Analyse ``model`` (an ONNX path, ModelProto, an InferResult, or a torch nn.Module exported with
-    ``input_shape`` such as ``(1, 3, "H", "W")``; see torch_front.export_module)."""
-    from .torch_front import is_module
-    if is_module(model):
-        return _analyze_module(model, input_shape, example, bound)
-    if input_shape is not None:
-        from .tensor import ShapealgError
-        raise ShapealgError("input_shape is for a torch module; for an ONNX model use shapes={input: dims}")
-    res = model if isinstance(model, InferResult) else infer(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
-    return _finish(res, bound)
+def analyze_model(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,
+                  bound: Optional[int] = None, input_shape=None, example: Optional[Mapping[str, int]] = None) -> Analysis:
+    """Analyse ``model`` (an ONNX path, ModelProto, a source.Source, an InferResult, or a torch nn.Module exported
+    with ``input_shape`` such as ``(1, 3, "H", "W")``; see torch_front.export_module). ``shapealg.analyze``."""
+    if isinstance(model, InferResult) and input_shape is None:  # with input_shape: load refuses it
+        return _finish(model, bound)
+    src = load(model, input_shape=input_shape, example=example)
+    return analyze_source(src, shapes=shapes, symbolize_spatial=symbolize_spatial, bound=bound)
 
 
-def _analyze_module(module, input_shape, example, bound) -> Analysis:
+def analyze_source(src: Source, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,
+                   bound: Optional[int] = None) -> Analysis:
+    """The analysis of a loaded model (source.load); a module's export keeps its front end's account."""
+    if src.export is None:
+        return replace(_finish(infer(src, shapes=shapes, symbolize_spatial=symbolize_spatial), bound), source=src)
     from .graph import read_graph
     from .infer import infer_graph
-    from .torch_front import export_module
-    exp = export_module(module, input_shape, example=example)
-    graph = read_graph(exp.model, shapes=exp.shapes, symbolize_spatial=False)
-    graph = replace(graph, path=f"{type(module).__name__} ({exp.front.path} export)")
+    graph = read_graph(src.proto, shapes=src.export.shapes, symbolize_spatial=False)
+    graph = replace(graph, path=src.label)
     a = _finish(infer_graph(graph), bound)
-    return replace(a, front=_judge_front(exp.front, a), module=module, model_proto=exp.model)
+    return replace(a, front=_judge_front(src.export.front, a), module=src.module, model_proto=src.proto, source=src)
 
 
 def _judge_front(front, a: Analysis):
     """torch.export's own view of the module (its guards as a domain), and a note when the file is stricter."""
     if not front.path.startswith("dynamo") or front.path.endswith("-static"):
         return front
-    from .tensor import Constraint
+    from .records import Constraint
     cons = [Constraint("torch.export", "guard", c, f"torch.export guard {c}") for c in front.conditions]
     try:
         mod = analyze_domain(cons, [symbol(s) for s in a.result.symbols])

@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import onnx
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 META_PREFIX = "shapealg."
 
@@ -108,8 +108,9 @@ def _external_files(model: onnx.ModelProto) -> List[str]:
 def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]] = None,
                      symbolize_spatial: bool = True, input_shape=None, analysis=None,
                      overwrite_data: bool = False) -> Annotated:
-    """Write ``model`` (an ONNX path, or a torch nn.Module exported as ``analyze`` does) to ``out_path`` with
-    its shape formulas in value_info and its validity condition and verdict in metadata_props.
+    """Write ``model`` (an ONNX path, a ModelProto, a source.Source, or a torch nn.Module exported as ``analyze``
+    does) to ``out_path`` with its shape formulas in value_info and its validity condition and verdict in
+    metadata_props.
 
     Every file is written whole or not at all (``safe_write``): the annotated model and the external data
     copied beside it go to temporary files in the target folder first and are renamed into place when all are
@@ -117,26 +118,24 @@ def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]
     it). External data is only copied from inside the model's folder: a location that is absolute, climbs
     out (``..``) or resolves outside it through a symlink (of the file or of any folder on the way) is refused,
     as the analysis refuses to read it."""
-    from .analysis import analyze
-    from .onnx_file import load_model
+    from .analysis import analyze_source
     from .safe_write import Transaction, same_file
-    from .torch_front import is_module
+    from .source import is_module, load
     out_path = os.fspath(out_path)
     if not out_path or "\x00" in out_path:
         raise ShapealgError(f"{out_path!r}: not a valid output path")
     if os.path.isdir(out_path):
         raise ShapealgError(f"{out_path}: is a directory; give the annotated file's path")
-    if is_module(model):
-        a = analysis if analysis is not None else analyze(model, input_shape=input_shape)
-        proto = a.model_proto
-        src_dir = None
+    if is_module(model) and analysis is not None:  # the analysis holds the module's export: not exported again
+        a, proto, src_dir, big = analysis, analysis.model_proto, None, True
     else:
-        src = os.fspath(model)
-        if os.path.abspath(src) == os.path.abspath(out_path) or same_file(src, out_path):
+        src = load(model, input_shape=input_shape if is_module(model) else None, weights=True)  # no external data
+        if src.path is not None and (os.path.abspath(src.path) == os.path.abspath(out_path)
+                                     or same_file(src.path, out_path)):
             raise ShapealgError(f"{out_path}: is the input model; write the annotated file elsewhere")
-        a = analysis if analysis is not None else analyze(src, shapes=shapes, symbolize_spatial=symbolize_spatial)
-        proto = load_model(src)  # no external data read
-        src_dir = os.path.dirname(os.path.abspath(src))
+        a = analysis if analysis is not None else analyze_source(src, shapes=shapes,
+                                                                 symbolize_spatial=symbolize_spatial)
+        proto, src_dir, big = src.proto, src.folder, src.is_module
     annotated, n = annotate_model(proto, a)
     dst_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(dst_dir):
@@ -144,7 +143,7 @@ def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]
     from .safe_write import is_stream
     with Transaction() as t:  # a stream (/dev/stdout, a pipe) gets the model alone: no folder to copy data into
         copied = [] if is_stream(out_path) else _stage_external(t, annotated, src_dir, dst_dir, overwrite_data)
-        if is_module(model) and annotated.ByteSize() > 1_800_000_000:
+        if big and annotated.ByteSize() > 1_800_000_000:
             _stage_with_external_data(t, annotated, out_path)
         else:
             data = annotated.SerializeToString()

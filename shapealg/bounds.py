@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .dims import MaybeDim, dmax, dmin
 from .enums import INT_TYPES
-from .tensor import Value
+from .records import Value
 
 Bounds = Tuple[Tuple[MaybeDim, MaybeDim], ...]
 
@@ -53,7 +53,7 @@ def _extreme(exprs: Sequence[MaybeDim], largest: bool, upto: int = _SCAN) -> Opt
     up to ``upto``. None when no entry is, the list involves several symbols, or h0 is not small."""
     import numpy as np
     import sympy
-    from .domain import NotCompilable, compile_exact
+    from .validity import NotCompilable, compile_exact
     syms = set()
     for e in exprs:
         syms |= getattr(e, "free_symbols", set())

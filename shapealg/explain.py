@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Tuple
 import sympy
 
 from .dims import evaluate
-from .tensor import Constraint
+from .records import Constraint
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ integer / float tensors whose contents drive shapes, their values). dim_param st
 and nowhere else."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -13,9 +12,10 @@ import sympy
 from onnx import TensorProto, numpy_helper
 
 from .dims import MaybeDim, parse_dim, symbol
-from .onnx_file import SMALL_VALUE_LIMIT, external_data_problems, load_model, text
+from .onnx_file import SMALL_VALUE_LIMIT, external_data_problems, text
 from .enums import FLOAT_TYPES, INT_TYPES, DType
-from .tensor import Initializer, ShapealgError
+from .records import Initializer, ShapealgError
+from .source import load
 
 _INT_TYPES = INT_TYPES | {DType.BOOL}  # contents read as ints
 SPATIAL_NAMES = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}
@@ -261,19 +261,12 @@ def toposort(nodes: List[Node], available: set, path: str) -> List[Node]:
     return [nodes[i] for i in order]
 
 
-def read_graph(model: Union[str, os.PathLike, onnx.ModelProto], *, shapes: Optional[Mapping[str, Sequence]] = None,
+def read_graph(model, *, shapes: Optional[Mapping[str, Sequence]] = None,
                symbolize_spatial: bool = True) -> Graph:
-    """Read a model into a ``Graph``. ``shapes`` overrides input shapes ({"x": [1, 3, "H", "W"]}).
-    Never reads external data: unsafe external-data locations become ``Graph.warnings``."""
-    path = "<model>"
-    model_dir: Optional[str] = None
-    if not isinstance(model, onnx.ModelProto):
-        if not isinstance(model, (str, bytes, os.PathLike)):
-            raise ShapealgError(f"expected an ONNX file path or an onnx.ModelProto, got {type(model).__name__}")
-        arg = model
-        model = load_model(arg, weights=False)
-        path = os.fsdecode(os.fspath(arg))
-        model_dir = os.path.dirname(os.path.abspath(path))
+    """Read a model (an ONNX path, a ModelProto or a source.Source) into a ``Graph``. ``shapes`` overrides
+    input shapes ({"x": [1, 3, "H", "W"]}). Never reads external data: unsafe external-data locations become ``Graph.warnings``."""
+    src = load(model, modules=False)
+    model, path, model_dir = src.proto, src.label, src.folder
     try:
         return _read(model, path, model_dir, shapes, symbolize_spatial)
     except ShapealgError:

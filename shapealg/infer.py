@@ -8,7 +8,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from .diagnostics import Diagnostic, file_note
 from .dims import MaybeDim, as_dim
 from .graph import Graph, read_graph
-from .tensor import Constraint, NodeResult, Value, ValueInfo
+from .records import Constraint, NodeResult, Value, ValueInfo
 from .walk import Scope, strict_default, walk
 
 

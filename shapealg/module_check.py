@@ -113,10 +113,10 @@ def check_module_shapes(module, input_shape=None, sizes: Iterable = ((224, 224),
     itself fails gives one mismatch for the root with the error in ``note`` where the size was predicted valid.
     """
     import torch
-    from .analysis import analyze
+    from .analysis import analyze_model
     from .torch_front import parse_input_shape
     shape = parse_input_shape(input_shape)
-    a = analysis if analysis is not None else analyze(module, input_shape=shape)
+    a = analysis if analysis is not None else analyze_model(module, input_shape=shape)
     checker = ModuleChecker(a, module, depth=depth)
     syms = [d for d in shape if isinstance(d, str)]
     out: Dict[Tuple[int, ...], List[ShapeMismatch]] = {}

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import sympy
 
 from .dims import MaybeDim, as_dim
-from .tensor import Shape
+from .records import Shape
 
 UNOWNED = "(no module)"
 _FLOAT = {1, 10, 11, 16}

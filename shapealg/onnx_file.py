@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Union
 import onnx
 from onnx import TensorProto
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 SMALL_VALUE_LIMIT = 4096  # elements: contents of smaller initializers / constants are read
 PROTOBUF_LIMIT = 2 ** 31 - 1  # protobuf cannot parse a message larger than 2 GiB

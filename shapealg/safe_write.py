@@ -18,7 +18,7 @@ import secrets
 import stat
 from typing import BinaryIO, Callable, List, Optional, Tuple
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 __all__ = ["atomic_write", "Transaction", "io_reason", "is_stream", "same_file"]
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .tensor import Constraint, ShapealgError
+from .records import Constraint, ShapealgError
 
 
 def spatial_symbols(analysis) -> List[str]:

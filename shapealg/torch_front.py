@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 
 InputShape = Sequence[Union[int, str]]
 DEFAULT_INPUT = (1, 3, "H", "W")
@@ -92,13 +92,6 @@ class ModuleExport:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def is_module(obj) -> bool:
-    """True for a torch nn.Module, without importing torch when it is not loaded."""
-    import sys
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def parse_input_shape(text: Union[str, Sequence, None]) -> Tuple[Union[int, str], ...]:

@@ -6,13 +6,8 @@ from __future__ import annotations
 import os
 import re
 
-from .tensor import ShapealgError
+from .records import ShapealgError
 from .torch_front import first_line
-
-
-def is_factory_spec(text) -> bool:
-    """``path/to/file.py:factory``: a Python file and a callable in it that returns an nn.Module."""
-    return isinstance(text, str) and ":" in text and text.rsplit(":", 1)[0].endswith(".py")
 
 
 def load_factory(spec: str):

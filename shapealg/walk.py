@@ -36,7 +36,7 @@ from .dims import MaybeDim, as_dim, canon
 from .enums import FLOAT_TYPES
 from .graph import Node, read_subgraph
 from .rules.registry import NodeContext, RuleError, SubgraphResult, cost_of, op_def
-from .tensor import UNKNOWN, Constraint, Initializer, NodeResult, ShapealgError, Value
+from .records import UNKNOWN, Constraint, Initializer, NodeResult, ShapealgError, Value
 
 STRICT_ENV = "SHAPEALG_STRICT"
 MAX_RANK = _limits.MAX_RANK  # a rule producing a higher rank (from a malformed shape vector) gives unknown outputs

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from shapealg.analysis import analyze
+from shapealg import analyze
 from shapealg.dims import evaluate
-from shapealg.runtime import make_session, run_onnxruntime
+from shapealg.validate.session import make_session, run_onnxruntime
 from tests import models as M
 
 GRID = sorted({1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 15, 16, 17, 23, 24, 31, 32, 33, 40, 47, 48, 63, 64, 65, 97, 128, 131})

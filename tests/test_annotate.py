@@ -11,7 +11,7 @@ import pytest
 from shapealg import analyze
 from shapealg.annotate import META_PREFIX, annotate_model, export_annotated
 from shapealg.report import to_json
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 EXAMPLE = "examples/seed_model.onnx"
 

@@ -18,12 +18,12 @@ import pytest
 import sympy
 from onnx import TensorProto, helper
 
-from shapealg.analysis import analyze
+from shapealg import analyze
 from shapealg.cost import CONVENTIONS, Convention, cost, get_convention, growth, module_path
 from shapealg.cost.memory import value_bytes
 from shapealg.cost.plot import parse_range
 from shapealg.dims import evaluate, parse_dim, symbol
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402

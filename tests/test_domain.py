@@ -1,4 +1,4 @@
-"""shapealg.domain against brute force.
+"""shapealg.validity against brute force.
 
 Two independent references: (1) the raw constraint conditions evaluated exactly with Python
 ``Fraction`` arithmetic (a lambdify printer that writes rationals as ``Fraction(p, q)``), and (2) for
@@ -19,9 +19,9 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from shapealg.dims import ceildiv, floordiv, mod, symbol
 from sympy import floor
-from shapealg.domain import Domain, analyze_domain
+from shapealg.validity import Domain, analyze_domain
 from shapealg.formulas import conv_out, pool_out
-from shapealg.tensor import Constraint
+from shapealg.records import Constraint
 
 H, W, N = symbol("H"), symbol("W"), symbol("N")
 
@@ -553,9 +553,9 @@ def test_non_product_condition_is_not_folded():
 def test_prover_is_sound_on_random_conditions():
     """holds_everywhere may say "not proved", never a wrong "proved": checked by brute force."""
     import random
-    from shapealg.domain.ir import _ir
-    from shapealg.domain.prove import holds_everywhere
-    from shapealg.domain.sets import SymbolSet
+    from shapealg.validity.ir import to_ir
+    from shapealg.validity.prove import holds_everywhere
+    from shapealg.validity.sets import SymbolSet
     H, W = symbol("H"), symbol("W")
     rng = random.Random(0)
     gens = [floor(H / 2), floor(H / 3), floor(W / 4), floor((H - 1) / 2), H, W, floor(W / 8)]
@@ -571,7 +571,7 @@ def test_prover_is_sound_on_random_conditions():
         names = tuple(sorted(s.name for s in cond.free_symbols))
         if not names:
             continue
-        ok = holds_everywhere(_ir(cond), names, sets)
+        ok = holds_everywhere(to_ir(cond), names, sets)
         if ok:
             proved += 1
             for h in range(lbs["H"], lbs["H"] + 40):
@@ -583,7 +583,7 @@ def test_prover_is_sound_on_random_conditions():
 def test_floor_quotient_and_floor_sqrt_compile_exactly():
     """Reshape -1 dims (elements // product of formulas), Mod by a formula, int(sqrt(tokens)) (DPT):
     compiled to exact integer evaluation, equal to sympy's value at many sizes."""
-    from shapealg.domain.ir import _cexpr, _ir
+    from shapealg.validity.ir import cexpr, to_ir
     H, W = symbol("H"), symbol("W")
     a, b = floor(H / 8), floor(W / 8)
     exprs = [floor(256 * floor(H / 16) * floor(W / 16) / (16 * a * b)),
@@ -591,7 +591,7 @@ def test_floor_quotient_and_floor_sqrt_compile_exactly():
              floor(sympy.sqrt(a) * sympy.sqrt(b)),
              floor(sympy.sqrt(a) * sympy.sqrt(b) / 2 - sympy.Rational(1, 2))]
     for e in exprs:
-        f, d = _cexpr(_ir(e))
+        f, d = cexpr(to_ir(e))
         for h, w in [(8, 8), (9, 61), (64, 72), (97, 300), (999, 17), (2048, 1031)]:
             assert Fraction(f({"H": h, "W": w}), d) == int(e.subs({H: h, W: w})), (e, h, w)
         hs = np.arange(8, 400, dtype=np.int64)

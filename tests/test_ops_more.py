@@ -652,7 +652,7 @@ def test_constraints_on_data_dependent_sizes_stay_out_of_the_valid_set():
     """NonZero -> Reshape: the reshape's condition involves the NonZero count, known only at run time; the
     valid set of the input sizes ignores it and the report lists it as a run-time check."""
     from onnx import TensorProto, helper
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg.report import to_json
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])
     y = helper.make_tensor_value_info("y", TensorProto.INT64, None)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -238,7 +238,7 @@ def test_io_errors_are_one_line_naming_the_path(box, monkeypatch):
 
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied", "/some/where.onnx")
-    monkeypatch.setattr(A, "analyze", denied)
+    monkeypatch.setattr(A, "analyze_source", denied)
     r = run_cli(["analyze", m], box / "cwd3", monkeypatch)
     assert r.exit_code == 2 and r.stderr.strip() == "shapealg: error: /some/where.onnx: Permission denied"
 

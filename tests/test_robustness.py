@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:  # this checkout's cli package (also when run as p
     sys.path.insert(0, str(ROOT))
 
 from cli.main import main  # noqa: E402
-from shapealg.analysis import analyze  # noqa: E402
-from shapealg.tensor import ShapealgError  # noqa: E402
+from shapealg import analyze  # noqa: E402
+from shapealg.records import ShapealgError  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -331,7 +331,7 @@ _AUDIT = textwrap.dedent("""
             events.append((name, repr(args)[:200]))
     import warnings; warnings.simplefilter("ignore")
     sys.path.insert(0, sys.argv[1])
-    from shapealg.analysis import analyze
+    from shapealg import analyze
     from shapealg import report
     sys.addaudithook(hook)
     out = []
@@ -532,7 +532,7 @@ def test_command_time_limit_is_one_line(work, monkeypatch):
         while time.monotonic() < t0 + 60:
             sum(range(1000))
 
-    monkeypatch.setattr(an, "analyze", forever)
+    monkeypatch.setattr(an, "analyze_source", forever)
     monkeypatch.setenv("SHAPEALG_TIME_LIMIT", "0.5")
     t0 = time.monotonic()
     res = run_cli("analyze", EXAMPLE)

@@ -1,4 +1,4 @@
-"""Tests of shapealg.runtime (onnxruntime runs) and a smoke test of tests/models.py.
+"""Tests of shapealg.validate.session (onnxruntime runs) and a smoke test of tests/models.py.
 
 Findings about onnxruntime 1.32 (CPU), checked by the tests below
 (test_conv_*, test_pool_*), sizes 1..40, kernels 2..5, strides 1..3, pads 0..2,
@@ -41,7 +41,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from shapealg.runtime import RunResult, expose_all, make_session, parse_failing_node, run_onnxruntime
+from shapealg.validate.session import RunResult, expose_all, make_session, parse_failing_node, run_onnxruntime
 
 OPSET = [h.make_opsetid("", 17)]
 
@@ -268,7 +268,7 @@ def _probe_model():
 
 
 def test_probe_reports_the_shapes_exposure_reports():
-    from shapealg.probe import PROBE_OUTPUT, probe_shapes
+    from shapealg.validate.probe import PROBE_OUTPUT, probe_shapes
     m = _probe_model()
     before = m.SerializeToString()
     names = ["c", "r", "p", "f", "ps", "scalar", "empty"]
@@ -295,7 +295,7 @@ def test_probe_reports_the_shapes_exposure_reports():
 
 
 def test_probe_refuses_what_it_cannot_do():
-    from shapealg.probe import PROBE_OUTPUT, probe_shapes
+    from shapealg.validate.probe import PROBE_OUTPUT, probe_shapes
     m = _conv_chain()
     with pytest.raises(ValueError, match="no node computes"):
         probe_shapes(m, ["nope"])

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from shapealg import conv_out, conv_params, evaluate, infer, linear_params, symbol
-from shapealg.analysis import analyze
+from shapealg import analyze
 from tests.conftest import OrtRunError, run_ort
 from tests.models import export_onnx, seed_model
 

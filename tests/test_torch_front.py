@@ -10,7 +10,7 @@ from torch import nn
 
 from shapealg import analyze, evaluate
 from shapealg.report import to_json
-from shapealg.tensor import ShapealgError
+from shapealg.records import ShapealgError
 from shapealg.module_check import check_module_shapes
 from shapealg.torch_front import export_module, parse_input_shape
 from shapealg.user_code import load_factory

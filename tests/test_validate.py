@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 
-from shapealg.analysis import analyze  # noqa: E402
+from shapealg import analyze  # noqa: E402
 from shapealg.rules import registry  # noqa: E402
-from shapealg.tensor import Constraint, ShapealgError  # noqa: E402
+from shapealg.records import Constraint, ShapealgError  # noqa: E402
 from shapealg.validate import (  # noqa: E402
     GOOD_OUTCOMES, OUTCOMES, choose_sizes, predicted_bytes, validate,
 )
@@ -214,7 +214,7 @@ def test_corrupted_rank_is_caught_with_node(files, corrupt_first_conv_rank):
 def test_probes_check_what_exposure_checks(files, name, monkeypatch):
     """Shape probes (one vector per run) and every value exposed as a graph output (the fallback) give the
     same outcome and the same number of values checked, at every size."""
-    import shapealg.runtime as rt
+    import shapealg.validate.session as rt
     calls, real = [], rt.probe_shapes
 
     def spy(model, names):
@@ -267,7 +267,7 @@ def test_predicted_invalid_size_that_runs_is_a_surprise(files):
     a = analyze(files["ceil_ts"])
     from shapealg.analysis import Analysis
     from shapealg.dims import symbol
-    from shapealg.domain import analyze_domain
+    from shapealg.validity import analyze_domain
     bogus = Constraint("/features/features.0/Conv", "Conv", symbol("H") >= 40, "bogus: H >= 40")
     dom = analyze_domain(list(a.constraints) + [bogus], a.symbols)
     a2 = Analysis(a.result, dom)

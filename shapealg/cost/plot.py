@@ -10,7 +10,7 @@ import math
 import os
 from typing import List, Optional, Sequence
 
-from ..tensor import ShapealgError
+from ..records import ShapealgError
 
 __all__ = ["parse_range", "plot_cost", "MAX_POINTS"]
 

@@ -287,9 +287,9 @@ def _dominant(nodes: Sequence[NodeCost], attr: str, total: MaybeDim, g: Growth, 
 def cost(model, convention="shapealg", *, shapes=None, symbolize_spatial: bool = True, **switches) -> CostReport:
     """Cost formulas of ``model`` (an ONNX path, ModelProto, InferResult or Analysis) under ``convention``
     (a name in CONVENTIONS or a Convention); keyword switches override it (``bias=True``, ``flops_per_mac=1``)."""
-    from ..analysis import Analysis, analyze
+    from ..analysis import Analysis, analyze_model
     conv = get_convention(convention).with_(**switches)
-    a = model if isinstance(model, Analysis) else analyze(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
+    a = model if isinstance(model, Analysis) else analyze_model(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     res = a.result
     view = cost_view(res)
     live = Liveness(res)

@@ -6,8 +6,8 @@ from typing import List, Optional, Sequence, Tuple
 import sympy
 
 from ..dims import MaybeDim, as_dim, dmax, known_equal
-from ..tensor import Value
 from ..limits import VALUE_LIMIT
+from ..records import Value
 from .registry import NodeContext, RuleError
 
 
@@ -132,8 +132,6 @@ def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target
         if not isinstance(s, int):
             cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1))
         ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")
-
-
 
 
 def value_array(v: Optional[Value]):

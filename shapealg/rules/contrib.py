@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..dims import MaybeDim, as_dim, prod
-from ..tensor import Value
+from ..records import Value
 from ..costmodel import rule_counted
 from .registry import NodeContext, RuleError, describe, register
 from .space import require_divisible

@@ -21,7 +21,7 @@ import sympy
 
 from ..enums import DType
 from ..dims import MaybeDim, as_dim, known_equal, known_ge, prod
-from ..tensor import UNKNOWN, Constraint, Value
+from ..records import UNKNOWN, Constraint, Value
 from ._util import norm_axis
 from ..costmodel import rule_counted
 from .registry import NodeContext, RuleError, SubgraphResult, describe, register

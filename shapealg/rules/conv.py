@@ -9,7 +9,7 @@ from ..costmodel import CostStatus, OpCost, bias_term, cost_model, counted, mul,
 from ..dims import MaybeDim, prod
 from ..enums import DType
 from ..formulas import ceil_pool_out, conv_out, conv_transpose_out, pool_out, same_pads
-from ..tensor import Value
+from ..records import Value
 from ._util import spatial_list
 from .registry import NodeContext, RuleError, register
 

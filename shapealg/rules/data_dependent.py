@@ -15,7 +15,7 @@ import sympy
 from ..diagnostics import Kind
 from ..enums import DType
 from ..dims import MaybeDim, as_dim, known_ge, symbol
-from ..tensor import Value
+from ..records import Value
 from ._util import norm_axis
 from ..costmodel import free_cost
 from .elementwise import elementwise_cost

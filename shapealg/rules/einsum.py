@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from ..dims import MaybeDim, prod
-from ..tensor import Value
+from ..records import Value
 from ._util import broadcast_dim, broadcast_shapes
 from ..costmodel import rule_counted
 from .registry import NodeContext, RuleError, describe, register

@@ -12,7 +12,7 @@ from ..costmodel import OpCost, cost_model, counted, free_cost, mul, numel, onnx
     weights, zero
 from ..dims import as_dim, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
 from ..enums import INT_TYPES, DType
-from ..tensor import Value
+from ..records import Value
 from ._util import broadcast_shapes, broadcast_values
 from .linear import linear_bias_cost, linear_bias_input
 from .norm import norm_cost

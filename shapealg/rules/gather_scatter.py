@@ -7,7 +7,7 @@ from typing import Optional
 import sympy
 
 from ..dims import MaybeDim, known_ge
-from ..tensor import Value
+from ..records import Value
 from ._util import array_value, norm_axis, value_array
 from ..costmodel import free_cost
 from .registry import NodeContext, RuleError, describe, register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..dims import as_dim
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import norm_axis
 from .data_dependent import data_dependent_symbol
 from ..costmodel import free_cost

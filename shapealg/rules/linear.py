@@ -5,7 +5,7 @@ from typing import Optional
 
 from ..costmodel import bias_term, cost_model, counted, mul, numel, zero, OpCost
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import broadcast_shapes, unidirectional
 from .registry import NodeContext, RuleError, register
 

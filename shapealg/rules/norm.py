@@ -8,7 +8,7 @@ from ..costmodel import CostStatus, OpCost, cost_model, counted, mul, numel, onn
 from ..costmodel import ONNX_TOOL_WEIGHTS
 from ..dims import prod
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import norm_axis, unidirectional
 from .registry import NodeContext, describe, register
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 from ..dims import ceildiv
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import norm_axis
 from .conv import conv
 from .linear import matmul

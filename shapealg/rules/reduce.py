@@ -6,7 +6,7 @@ from typing import Optional
 from ..costmodel import CostStatus, OpCost, cost_model, counted, mul, numel, volume, zero
 from ..dims import prod
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import const_ints, norm_axis
 from .registry import NodeContext, describe, register
 

@@ -25,7 +25,7 @@ import sympy
 
 from ..diagnostics import Diagnostic
 from ..dims import MaybeDim, canon, known_equal, known_ge, simplify_bool
-from ..tensor import Constraint, ShapealgError, Value
+from ..records import Constraint, ShapealgError, Value
 
 Rule = Callable[..., object]
 

@@ -9,7 +9,7 @@ import sympy
 
 from ..costmodel import OpCost, cost_model, counted, mul, numel, zero
 from ..dims import as_dim, floordiv
-from ..tensor import Value
+from ..records import Value
 from ._util import norm_axis
 from .registry import NodeContext, RuleError, describe, register
 

@@ -12,7 +12,7 @@ from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal,
 from ..graph import tensor_value
 from ..limits import MAX_RANK
 from ..enums import DType
-from ..tensor import Value
+from ..records import Value
 from ._util import array_value, broadcast_shapes, broadcast_values, const_ints, norm_axis, value_array
 from ..bounds import MAX_ELEMS as MAX_BOUND_ELEMS, overall, overall_bounds, scalar
 from ..costmodel import free_cost

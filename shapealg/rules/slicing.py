@@ -6,7 +6,7 @@ from typing import Optional
 
 
 from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, known_ge
-from ..tensor import Value
+from ..records import Value
 from ._util import array_value, const_ints, norm_axis, value_array
 from ..costmodel import free_cost
 from .registry import NodeContext, RuleError, describe, register

@@ -8,7 +8,7 @@ import sympy
 
 from ..dims import MaybeDim, as_dim, exactdiv, mod, prod
 from ..formulas import conv_out
-from ..tensor import Value
+from ..records import Value
 from ._util import const_ints, norm_axis, spatial_list
 from ..costmodel import free_cost
 from .registry import NodeContext, RuleError, describe, register

@@ -28,8 +28,10 @@ Per size, one outcome (``OUTCOMES``):
 The library never prints; progress goes to an optional callback ``progress(done, total, outcome)``.
 
 Modules, one idea each: ``choose`` (which sizes), ``evaluator`` (formulas at a size, predicted memory),
-``onnxrt`` (onnxruntime's runs and their judgement), ``torchrt`` (the torch module, forward hooks per
-submodule), ``run`` (validate itself), ``report`` (records, table, JSON).
+``onnxrt`` (onnxruntime's runs and their judgement), ``session`` (onnxruntime sessions and runs: the only
+module that imports onnxruntime), ``probe`` (every value's run-time shape through one extra output),
+``torchrt`` (the torch module, forward hooks per submodule), ``run`` (validate itself), ``report`` (records,
+table, JSON).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..tensor import ShapealgError
+from ..records import ShapealgError
 from .evaluator import Evaluator, evaluator_for
 from .report import PlannedSize, label_of
 

@@ -54,7 +54,7 @@ class Evaluator:
     @staticmethod
     def _compile(expr):
         try:
-            from ..domain import compile_exact
+            from ..validity import compile_exact
             fn, den = compile_exact(expr)
             names = {str(s) for s in expr.free_symbols}
 

@@ -6,7 +6,7 @@ from typing import AbstractSet, Dict, List, Mapping, Optional, Tuple
 
 import onnx
 
-from ..tensor import ShapealgError
+from ..records import ShapealgError
 from .evaluator import Evaluator
 from .report import Mismatch, SizeOutcome
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from ..tensor import Constraint
+from ..records import Constraint
 
 OUTCOMES = ("agree", "mismatch", "failed-as-predicted", "failed-elsewhere", "surprise-ran",
             "surprise-failed", "exporter-divergence", "skipped")

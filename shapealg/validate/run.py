@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import onnx
 
-from ..tensor import ShapealgError
+from ..records import ShapealgError
 from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
 from .evaluator import Evaluator, evaluator_for
 from .onnxrt import constant_values, exposed_model, graph_links, node_values, input_shapes, judge_ort, runtime_model, safe_blocking
@@ -74,42 +74,42 @@ def validate(
     validity: ``exporter-divergence``). device: "cpu" or "cuda" (CUDAExecutionProvider / torch CUDA; a
     clear ShapealgError when not available). ``analysis``: a precomputed Analysis of the same model.
     """
-    from ..analysis import analyze
-    from ..torch_front import is_module
+    from ..analysis import analyze_source
+    from ..source import Source, is_module, load
 
     t0 = time.perf_counter()
     a = analysis
-    is_mod = is_module(model)
+    is_mod = model.is_module if isinstance(model, Source) else is_module(model)
     runtime = runtime or ("both" if is_mod else "onnxruntime")
     if runtime not in RUNTIMES:
         raise ShapealgError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if is_mod:
-        if module is not None and module is not model:
+        given = model.module if isinstance(model, Source) else model
+        if module is not None and module is not given:
             raise ShapealgError("model is a torch module already: leave module=... out")
-        module = model
+        module = given
     if runtime in ("torch", "both") and module is None:
         raise ShapealgError(f"runtime={runtime!r} needs the torch module (module=...)")
     check_device(device, runtime)
     ext_note = ""
+    src = None
+    if not (is_mod and a is not None):  # a module's analysis holds its export: the module is not exported again
+        src = load(model, input_shape=input_shape if is_mod else None, weights=True,
+                   expected="validate needs an ONNX path, a ModelProto or a torch module, not")
     if is_mod:
         if a is None:
-            a = analyze(model, input_shape=input_shape)
+            a = analyze_source(src)
         if a.model_proto is None:
             raise ShapealgError("the analysis given has no exported ONNX model (analyze the module itself)")
         proto = a.model_proto
-        label = a.result.graph.path or type(model).__name__
-    elif isinstance(model, (str, os.PathLike)):
-        from ..onnx_file import load_model
-        proto, ext_note = _with_external_data(load_model(model),
-                                              os.path.dirname(os.path.abspath(os.fspath(model))))
-        label = os.fspath(model)
-    elif isinstance(model, onnx.ModelProto):
-        proto = model
-        label = model.graph.name or "<model>"
+        label = a.result.graph.path or type(module).__name__
+    elif src.path is not None:
+        proto, ext_note = _with_external_data(src.proto, src.folder)
+        label = src.path
     else:
-        raise ShapealgError(f"validate needs an ONNX path, a ModelProto or a torch module, not "
-                            f"{type(model).__name__}")
-    a = a if a is not None else analyze(proto, shapes=shapes, symbolize_spatial=symbolize_spatial)
+        proto = src.proto
+        label = proto.graph.name or "<model>"
+    a = a if a is not None else analyze_source(src, shapes=shapes, symbolize_spatial=symbolize_spatial)
     dom = a.domain
 
     if sizes:
@@ -222,7 +222,7 @@ def _sessions(proto, device, analysis):
     outputs. Should onnxruntime refuse the probed model, every value is exposed as a graph output instead,
     which costs more per run and reports the same shapes. Values that depend on no input are computed once
     by a small model of their own; should that small model fail, they are checked like the rest."""
-    from ..runtime import make_session, run_onnxruntime
+    from .session import make_session, run_onnxruntime
     const, cmodel = constant_values(proto, min_values=_CONST_MODEL_MIN)
     shapes = {}
     if cmodel is not None:  # fewer are cheaper checked in every run than in a second session
@@ -265,7 +265,7 @@ def _blamed(dom, plans) -> dict:
 
 
 def _one_size(ctx: _Context, plan: PlannedSize, blamed=None) -> SizeOutcome:
-    from ..runtime import decoded, run_onnxruntime
+    from .session import decoded, run_onnxruntime
     a, ev = ctx.analysis, ctx.ev
     env, pv = plan.size, plan.predicted_valid
     shapes_in = input_shapes(a, env)

@@ -11,14 +11,14 @@ import numpy as np
 import sympy
 
 from ..dims import symbol
-from ._consts import _DEFAULT_BOUND_ND, _GRID_LIMIT, _SYMPY_LIMIT
-from .atoms import _Atom, _Component, _eval_atoms, _grid
-from .ir import _Unsupported, _cexpr, _ir, _needs_object
+from ._consts import DEFAULT_BOUND_ND, GRID_LIMIT, SYMPY_LIMIT
+from .atoms import Atom, Component, eval_atoms, grid_points
+from .ir import Unsupported, cexpr, needs_object, to_ir
 from .sets import SymbolSet
-from .structure import _largest_with_value_at_most, _mono, _slope
+from .structure import largest_with_value_at_most, mono, slope_of
 
 
-def _poly_bounds(atom: _Atom, sets: Dict[str, SymbolSet]) -> Dict[str, int]:
+def _poly_bounds(atom: Atom, sets: Dict[str, SymbolSet]) -> Dict[str, int]:
     """Upper bounds on symbols implied by an equality (or <=) atom, {} when none."""
     e = atom.expr
     if isinstance(e, sympy.Or):
@@ -68,16 +68,16 @@ def _leaf_bounds(leaf, sets):
             return None
         name = next(iter(fs)).name
         try:
-            gn = _ir(g)
-        except _Unsupported:
+            gn = to_ir(g)
+        except Unsupported:
             return None
-        if _mono(gn) != 1 or not (_slope(gn) or 0) > 0:
+        if mono(gn) != 1 or not (slope_of(gn) or 0) > 0:
             return None
         s = sets[name]
         mn = s.minimum
         if mn is None:
             return "empty"
-        f, d = _cexpr(gn)
+        f, d = cexpr(gn)
         gmin = Fraction(f({name: mn}), d)
         info.append((g, gn, name, gmin))
     ts = [sympy.Dummy(f"t{i}", nonnegative=True) for i in range(len(gens))]
@@ -113,7 +113,7 @@ def _leaf_bounds(leaf, sets):
             continue
         tmax = min(_int_root(rhs / c, k) for k, c in pure)
         vmax = gmin + tmax
-        h = _largest_with_value_at_most(gn, name, math.floor(vmax), sets[name].minimum)
+        h = largest_with_value_at_most(gn, name, math.floor(vmax), sets[name].minimum)
         ub[name] = min(ub.get(name, h), h)
     return ub
 
@@ -130,17 +130,17 @@ def _int_root(x: Fraction, k: int) -> int:
     return v
 
 
-def _solve_component(comp: _Component, sets: Dict[str, SymbolSet], bound: Optional[int]) -> None:
+def solve_component(comp: Component, sets: Dict[str, SymbolSet], bound: Optional[int]) -> None:
     names = comp.names
     ubs: Dict[str, int] = {}
     for a in comp.atoms:
         try:
             for n, u in _poly_bounds(a, sets).items():
                 ubs[n] = min(ubs.get(n, u), u)
-        except (_Unsupported, sympy.PolynomialError, ValueError, TypeError, ZeroDivisionError):
+        except (Unsupported, sympy.PolynomialError, ValueError, TypeError, ZeroDivisionError):
             continue
-    # robustness guard: a derived bound beyond _GRID_LIMIT (2**62-sized dims...) would allocate TiB; use the fallback
-    if all(n in ubs and ubs[n] <= _GRID_LIMIT for n in names):
+    # robustness guard: a derived bound beyond GRID_LIMIT (2**62-sized dims...) would allocate TiB; use the fallback
+    if all(n in ubs and ubs[n] <= GRID_LIMIT for n in names):
         lists = [sets[n].values_upto(ubs[n]) for n in names]
         total = 1
         for lst in lists:
@@ -149,9 +149,9 @@ def _solve_component(comp: _Component, sets: Dict[str, SymbolSet], bound: Option
             comp.points, comp.finite = np.zeros((0, len(names)), dtype=np.int64), True
             comp.method = f"derived bounds leave no ({', '.join(names)}) candidate"
             return
-        if total <= _GRID_LIMIT:
-            pts = _grid(lists)
-            comp.points = pts[_eval_atoms(comp.atoms, names, pts)]
+        if total <= GRID_LIMIT:
+            pts = grid_points(lists)
+            comp.points = pts[eval_atoms(comp.atoms, names, pts)]
             comp.finite = True
             comp.method = f"exact enumeration of ({', '.join(names)}) inside derived bounds"
             return
@@ -163,12 +163,12 @@ def _solve_component(comp: _Component, sets: Dict[str, SymbolSet], bound: Option
             return
     # fallback: bounded exhaustive evaluation
     k = len(names)
-    B = bound or _DEFAULT_BOUND_ND
-    limit = _GRID_LIMIT if all(a.node is not None for a in comp.atoms) else _SYMPY_LIMIT
+    B = bound or DEFAULT_BOUND_ND
+    limit = GRID_LIMIT if all(a.node is not None for a in comp.atoms) else SYMPY_LIMIT
     B = max(2, min(B, int(limit ** (1.0 / k))))
     lists = [sets[n].values_upto(B) for n in names]
-    pts = _grid(lists)
-    pts = pts[_eval_atoms(comp.atoms, names, pts)]
+    pts = grid_points(lists)
+    pts = pts[eval_atoms(comp.atoms, names, pts)]
     comp.points = pts
     comp.exact = False
     comp.bound = B
@@ -177,7 +177,7 @@ def _solve_component(comp: _Component, sets: Dict[str, SymbolSet], bound: Option
     comp.method = f"exhaustive search up to {B} for ({', '.join(names)})"
 
 
-def _solve_last(comp: _Component, sets, lists, ubs) -> Optional[np.ndarray]:
+def _solve_last(comp: Component, sets, lists, ubs) -> Optional[np.ndarray]:
     """Candidates from one bounding atom (an equality, or an Or of equalities): all symbols but one
     are enumerated and the equality solved for the last one's generator; then every atom of the
     component is checked on every candidate."""
@@ -188,7 +188,7 @@ def _solve_last(comp: _Component, sets, lists, ubs) -> Optional[np.ndarray]:
         for leaf in leaves:
             try:
                 b = _leaf_bounds(leaf, sets)
-            except (_Unsupported, sympy.PolynomialError, ValueError, TypeError, ZeroDivisionError):
+            except (Unsupported, sympy.PolynomialError, ValueError, TypeError, ZeroDivisionError):
                 b = None
             if b == "empty":
                 continue
@@ -198,7 +198,7 @@ def _solve_last(comp: _Component, sets, lists, ubs) -> Optional[np.ndarray]:
             cands.append(pts)
         else:
             pts = np.concatenate(cands) if cands else np.zeros((0, len(names)), dtype=np.int64)
-            pts = pts[_eval_atoms(comp.atoms, names, pts)]
+            pts = pts[eval_atoms(comp.atoms, names, pts)]
             return np.unique(pts, axis=0) if len(pts) else pts
     return None
 
@@ -220,31 +220,31 @@ def _solve_leaf(leaf, names, lists) -> Optional[np.ndarray]:
             continue
         g = gl[0]
         try:
-            gn = _ir(g)
-        except _Unsupported:
+            gn = to_ir(g)
+        except Unsupported:
             continue
-        if _mono(gn) != 1:
+        if mono(gn) != 1:
             continue
         others = [i for i in range(len(names)) if i != li]
         size = 1
         for i in others:
             size *= len(lists[i])
-        if size > _GRID_LIMIT:
+        if size > GRID_LIMIT:
             continue
         c1 = P.as_expr().coeff(g, 1)
         c0 = sympy.expand(P.as_expr() - c1 * g)
         try:
-            n1, d1 = _cexpr(_ir(c1))
-            n0, d0 = _cexpr(_ir(c0))
-            fg, dg = _cexpr(gn)
-        except _Unsupported:
+            n1, d1 = cexpr(to_ir(c1))
+            n0, d0 = cexpr(to_ir(c0))
+            fg, dg = cexpr(gn)
+        except Unsupported:
             continue
         if dg != 1:
             continue  # generators are floors or symbols, so integer valued
-        grid = _grid([lists[i] for i in others])
+        grid = grid_points([lists[i] for i in others])
         onames = [names[i] for i in others]
         X = max([int(lists[i].max()) for i in range(len(names)) if len(lists[i])] + [1])
-        obj = _needs_object(('rel', '==', ('mul', (_ir(c1), _ir(c0), ('const', Fraction(d0 * d1))))), X)
+        obj = needs_object(('rel', '==', ('mul', (to_ir(c1), to_ir(c0), ('const', Fraction(d0 * d1))))), X)
         env = {nm: (grid[:, j].astype(object) if obj else grid[:, j]) for j, nm in enumerate(onames)}
         rows = len(grid)
         a1 = np.broadcast_to(np.asarray(n1(env)), (rows,))

@@ -9,29 +9,30 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import sympy
 
-from ._consts import _DEFAULT_BOUND_1D, _SCAN_LIMIT
-from .atoms import _Atom, _Component, _all_hold
-from .components import _solve_component
-from .ir import _Unsupported
+from ..enums import Verdict
+from ._consts import DEFAULT_BOUND_1D, SCAN_LIMIT
+from .atoms import Atom, Component, all_hold
+from .components import solve_component
+from .ir import Unsupported
 from .prove import fold_periodic, holds_everywhere
-from .sets import SymbolSet, _canonical_set
-from .structure import _periodic_info
+from .sets import SymbolSet, canonical_set
+from .structure import periodic_info
 
 
 @dataclass
-class _Solved:
+class Solved:
     sets: Dict[str, SymbolSet]
-    comps: List[_Component]
+    comps: List[Component]
     free: Tuple[str, ...]
-    verdict: str
+    verdict: Verdict
     methods: List[str]
     exact: bool
     bound: Optional[int]
-    empty_atom: Optional[_Atom] = None
-    implied: List[_Atom] = field(default_factory=list)  # atoms implied by / folded into the per-symbol sets
+    empty_atom: Optional[Atom] = None
+    implied: List[Atom] = field(default_factory=list)  # atoms implied by / folded into the per-symbol sets
 
 
-def _solve_symbol(name: str, atoms: List[_Atom], bound: Optional[int]) -> Tuple[SymbolSet, str, Optional[int]]:
+def _solve_symbol(name: str, atoms: List[Atom], bound: Optional[int]) -> Tuple[SymbolSet, str, Optional[int]]:
     """The exact set of one symbol under its separable atoms; (set, method words, fallback bound)."""
     lb = 1
     rest = []
@@ -46,21 +47,21 @@ def _solve_symbol(name: str, atoms: List[_Atom], bound: Optional[int]) -> Tuple[
     try:
         for a in rest:
             if a.node is None:
-                raise _Unsupported("not compiled")
-            m, t = _periodic_info(a.node)
+                raise Unsupported("not compiled")
+            m, t = periodic_info(a.node)
             M = M * m // math.gcd(M, m)
             T = max(T, t)
-        if T + M > _SCAN_LIMIT:
-            raise _Unsupported("threshold too large")
+        if T + M > SCAN_LIMIT:
+            raise Unsupported("threshold too large")
         n = T + M - 1
         hs = np.arange(1, n + 1, dtype=np.int64)
         ok = hs >= lb
         for a in rest:
             ok &= a.vec({name: hs}, n)
-        s = _canonical_set(name, ok, T, M)
+        s = canonical_set(name, ok, T, M)
         return s, (f"period {M} for {name}" if M > 1 else ""), None
-    except _Unsupported:
-        B = bound or _DEFAULT_BOUND_1D
+    except Unsupported:
+        B = bound or DEFAULT_BOUND_1D
         hs = np.arange(1, B + 1, dtype=np.int64)
         ok = hs >= lb
         for a in rest:
@@ -72,17 +73,17 @@ def _solve_symbol(name: str, atoms: List[_Atom], bound: Optional[int]) -> Tuple[
             if np.array_equal(ok[half:B - cand], ok[half + cand:B]):
                 d = cand
                 break
-        s = _canonical_set(name, ok, half + 1, d, exact=False) if half + d <= B else \
+        s = canonical_set(name, ok, half + 1, d, exact=False) if half + d <= B else \
             SymbolSet(name, tuple(int(i) + 1 for i in np.flatnonzero(ok)), B + 1, 1, (), False)
         return s, f"exhaustive search up to {B} for {name}", B
 
 
-def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> _Solved:
+def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int]) -> Solved:
     for a in atoms:
         if a.expr is sympy.false or (not a.syms and not a.at({})):
-            return _Solved({}, [], names, "never-valid", ["constant condition"], True, None, a)
-    by_sym: Dict[str, List[_Atom]] = {}
-    multi: List[_Atom] = []
+            return Solved({}, [], names, Verdict.NEVER_VALID, ["constant condition"], True, None, a)
+    by_sym: Dict[str, List[Atom]] = {}
+    multi: List[Atom] = []
     for a in atoms:
         if len(a.syms) == 1:
             by_sym.setdefault(a.syms[0], []).append(a)
@@ -104,7 +105,7 @@ def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> 
             exact = False
             bnd = max(bnd or 0, b)
     # conditions in several symbols that the per-symbol sets already imply add nothing: drop them
-    implied: List[_Atom] = []
+    implied: List[Atom] = []
     if multi and not any(s.is_empty for s in sets.values()):
         keep = []
         for a in multi:
@@ -123,17 +124,17 @@ def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> 
     for a in multi:
         for s in a.syms[1:]:
             parent[find(s)] = find(a.syms[0])
-    groups: Dict[str, List[_Atom]] = {}
+    groups: Dict[str, List[Atom]] = {}
     for a in multi:
         groups.setdefault(find(a.syms[0]), []).append(a)
     comps = []
     empty = any(s.is_empty for s in sets.values())
     for root, catoms in groups.items():
         cnames = tuple(n for n in names if n in parent and find(n) == root)  # unconstrained symbols: no component
-        comp = _Component(cnames, catoms)
+        comp = Component(cnames, catoms)
         if not empty and all(a.node is not None for a in catoms):
             folded = fold_periodic(('and', tuple(a.node for a in catoms)), cnames, sets,
-                                   lambda env, n, catoms=catoms: _all_hold(catoms, env, n))
+                                   lambda env, n, catoms=catoms: all_hold(catoms, env, n))
             if folded is not None:  # a product of periodic per-symbol sets: no component left
                 sets.update(folded)
                 implied.extend(catoms)
@@ -141,7 +142,7 @@ def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> 
                 empty = any(s.is_empty for s in folded.values())
                 continue
         if not empty:
-            _solve_component(comp, sets, bound)
+            solve_component(comp, sets, bound)
             methods.append(comp.method)
             if not comp.exact:
                 exact = False
@@ -152,12 +153,12 @@ def _solve(atoms: List[_Atom], names: Tuple[str, ...], bound: Optional[int]) -> 
     free = tuple(n for n in names if n not in constrained)
     in_comp = {n for c in comps for n in c.names}
     if empty:
-        verdict = "never-valid"
+        verdict = Verdict.NEVER_VALID
     elif all((sets[n].is_finite for n in sets if n not in in_comp)) and all(c.finite for c in comps) \
             and constrained:
-        verdict = "locked"
+        verdict = Verdict.LOCKED
     elif not comps and all(s.is_upward for s in sets.values()):
-        verdict = "size-invariant"
+        verdict = Verdict.SIZE_INVARIANT
     else:
-        verdict = "conditional"
-    return _Solved(sets, comps, free, verdict, methods, exact, bnd, implied=implied)
+        verdict = Verdict.CONDITIONAL
+    return Solved(sets, comps, free, verdict, methods, exact, bnd, implied=implied)

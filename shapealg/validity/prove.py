@@ -17,9 +17,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .classes import _decide
-from .ir import _cbool
-from .sets import SymbolSet, _canonical_set
+from .classes import decide_by_classes
+from .ir import cbool
+from .sets import SymbolSet, canonical_set
 
 _MAX_GRID = 1_000_000    # representative points evaluated when folding a component
 
@@ -31,11 +31,11 @@ def holds_everywhere(node, names: Sequence[str], sets: Mapping[str, SymbolSet]) 
         return True
     for pt in _samples(names, sets):  # a cheap refutation first: most atoms that fail, fail early
         try:
-            if not _cbool(node)(pt):
+            if not cbool(node)(pt):
                 return False
         except (ZeroDivisionError, OverflowError, TypeError):
             return False
-    classes = _decide(node, names, sets)
+    classes = decide_by_classes(node, names, sets)
     return classes is not None and all(t for _, t in classes)
 
 
@@ -91,7 +91,7 @@ def _monotone_at_corner(node, names: Sequence[str], sets: Mapping[str, SymbolSet
             return False
         corner[n] = m
     try:
-        return bool(_cbool(node)(corner))
+        return bool(cbool(node)(corner))
     except (ZeroDivisionError, OverflowError, TypeError):
         return False
 
@@ -111,10 +111,10 @@ def fold_periodic(node, names: Sequence[str], sets: Mapping[str, SymbolSet], vec
     symbol (``floor(H/4)*floor(W/4) == 16*floor(H/16)*floor(W/16)``: H % 16 < 4 and W % 16 < 4), those
     sets, exactly; else None. ``vec(env, n)`` evaluates the condition exactly on arrays of sizes.
 
-    Every class found by ``_decide`` is a point or a progression starting below T with a period
+    Every class found by ``decide_by_classes`` is a point or a progression starting below T with a period
     dividing L, so truth at h >= T depends on h mod L only: the truth on the representatives
     1 .. T + L - 1 of every symbol decides the whole set."""
-    classes = _decide(node, names, sets)
+    classes = decide_by_classes(node, names, sets)
     if classes is None:
         return None
     reps, Ts, Ls = [], [], []
@@ -153,4 +153,4 @@ def fold_periodic(node, names: Sequence[str], sets: Mapping[str, SymbolSet], vec
         outer = np.multiply.outer(outer, pr)
     if not np.array_equal(outer.astype(bool), ok):
         return None
-    return {n: _canonical_set(n, pr, T, L) for n, pr, T, L in zip(names, proj, Ts, Ls)}
+    return {n: canonical_set(n, pr, T, L) for n, pr, T, L in zip(names, proj, Ts, Ls)}

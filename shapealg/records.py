@@ -1,4 +1,5 @@
-"""Frozen records that flow between the graph reader, the rules and the reports."""
+"""Frozen records that flow between the graph reader, the rules and the reports, and ShapealgError (an input
+shapealg cannot use)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -206,7 +206,7 @@ class SymbolSet:
         return cond
 
 
-def _canonical_set(name: str, ok: np.ndarray, T: int, M: int, exact: bool = True) -> SymbolSet:
+def canonical_set(name: str, ok: np.ndarray, T: int, M: int, exact: bool = True) -> SymbolSet:
     """``ok[h-1]`` is the truth at h for h in [1, T+M); for h >= T it repeats with period M."""
     n = len(ok)
     assert n >= T + M - 1

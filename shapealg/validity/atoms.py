@@ -9,12 +9,12 @@ import numpy as np
 import sympy
 
 from ..dims import symbol
-from .ir import _Unsupported, _cbool, _eval_bool_at, _eval_bool_vec, _ir
-from .structure import _lower_bound_of
+from .ir import Unsupported, cbool, eval_bool_at, eval_bool_vec, to_ir
+from .structure import lower_bound_of
 
 
 @dataclass
-class _Atom:
+class Atom:
     expr: sympy.Basic
     index: int              # index into the deduplicated constraints
     node: Optional[tuple]   # None when it cannot be compiled
@@ -24,12 +24,12 @@ class _Atom:
     def vec(self, env, n):
         if self.node is None:
             return _sympy_vec(self.expr, env, n)
-        return _eval_bool_vec(self.node, env, n)
+        return eval_bool_vec(self.node, env, n)
 
     def at(self, env) -> bool:
         if self.node is None:
             return bool(self.expr.xreplace({symbol(k): sympy.Integer(int(v)) for k, v in env.items()}))
-        return _eval_bool_at(self.node, env)
+        return eval_bool_at(self.node, env)
 
 
 def _sympy_vec(expr, env, n):
@@ -40,27 +40,27 @@ def _sympy_vec(expr, env, n):
     return out
 
 
-def _make_atom(expr, index: int) -> _Atom:
+def make_atom(expr, index: int) -> Atom:
     syms = tuple(sorted(s.name for s in expr.free_symbols))
     try:
-        node = _ir(expr)
-        _cbool(node)
-    except _Unsupported:
+        node = to_ir(expr)
+        cbool(node)
+    except Unsupported:
         node = None
-    a = _Atom(expr, index, node, syms)
+    a = Atom(expr, index, node, syms)
     if node is not None and len(syms) == 1:
         try:
-            a.lb = _lower_bound_of(node, syms[0])
-        except _Unsupported:
+            a.lb = lower_bound_of(node, syms[0])
+        except Unsupported:
             a.lb = None
     return a
 
 
 @dataclass
-class _Component:
+class Component:
     """Symbols tied together by atoms in several symbols, and what is known of their joint set."""
     names: Tuple[str, ...]
-    atoms: List[_Atom]
+    atoms: List[Atom]
     points: Optional[np.ndarray] = None   # (n, len(names)) valid points (all, when finite)
     finite: bool = False
     exact: bool = True
@@ -75,7 +75,7 @@ class _Component:
         return t in self._set
 
 
-def _eval_atoms(atoms: Sequence[_Atom], names: Sequence[str], pts: np.ndarray) -> np.ndarray:
+def eval_atoms(atoms: Sequence[Atom], names: Sequence[str], pts: np.ndarray) -> np.ndarray:
     n = len(pts)
     ok = np.ones(n, dtype=bool)
     if n == 0:
@@ -90,14 +90,14 @@ def _eval_atoms(atoms: Sequence[_Atom], names: Sequence[str], pts: np.ndarray) -
     return ok
 
 
-def _grid(lists: Sequence[np.ndarray]) -> np.ndarray:
+def grid_points(lists: Sequence[np.ndarray]) -> np.ndarray:
     if not lists:
         return np.zeros((1, 0), dtype=np.int64)
     mesh = np.meshgrid(*lists, indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
 
 
-def _all_hold(atoms: Sequence[_Atom], env, n: int) -> np.ndarray:
+def all_hold(atoms: Sequence[Atom], env, n: int) -> np.ndarray:
     ok = np.ones(n, dtype=bool)
     for a in atoms:
         ok &= a.vec({k: env[k] for k in a.syms}, n)

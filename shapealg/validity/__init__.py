@@ -3,7 +3,7 @@
 How it works (all sizes are positive integers):
 
 * Conditions are deduplicated and split into atoms (the conjuncts of each condition).
-* Each atom is compiled once into a small expression tree (``_ir``) that is evaluated with exact
+* Each atom is compiled once into a small expression tree (``to_ir``) that is evaluated with exact
   integer arithmetic (``floor(n/d)`` as ``n // d`` on a common denominator; numpy int64 arrays, or
   Python ints in object arrays when the magnitudes could overflow). No float ever decides a floor.
 * Lower-bound atoms ``E(H) >= c`` with ``E`` non-decreasing in ``H`` (conv / pool outputs >= 1) are
@@ -28,17 +28,17 @@ How it works (all sizes are positive integers):
 from __future__ import annotations
 
 from ._consts import VERDICTS
-from .analyze import analyze_domain
-from .ir import _Unsupported, _cexpr, _ir
+from .verdict import analyze_domain
+from .ir import Unsupported, cexpr, to_ir
 from .result import Domain
 from .sets import SymbolSet
 
 __all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS", "compile_exact", "NotCompilable"]
 
-NotCompilable = _Unsupported  # a formula ``compile_exact`` cannot take
+NotCompilable = Unsupported  # a formula ``compile_exact`` cannot take
 
 
 def compile_exact(expr):
     """``(fn, den)``: ``fn(env)`` (env: symbol name -> int or numpy int array) times ``1/den`` is ``expr``
     evaluated exactly (floors on a common denominator, no float). Raises NotCompilable."""
-    return _cexpr(_ir(expr))
+    return cexpr(to_ir(expr))

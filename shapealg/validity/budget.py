@@ -1,11 +1,11 @@
-"""A work budget for the symbolic reasoning of one ``analyze_domain`` call.
+"""A work budget for the symbolic reasoning of one ``analyze_domain`` call (validity/verdict.py).
 
 The symbolic steps (periods, proofs by residue classes) count their steps with ``check()``; once
-``MAX_STEPS`` are spent they raise ``_Unsupported`` and the caller takes its bounded exhaustive fallback,
+``MAX_STEPS`` are spent they raise ``Unsupported`` and the caller takes its bounded exhaustive fallback,
 which the result reports as "not proven". The budget counts work, never seconds, so the same model gets
 the same answer on any machine under any load; a memoised step (``charged``) costs what it cost the first
 time, so the answer does not depend on what the process analysed before either.
-Env ``SHAPEALG_DOMAIN_STEPS`` (default 200000; 0 switches it off)."""
+Env ``SHAPEALG_VALIDITY_STEPS`` (default 200000; 0 switches it off)."""
 from __future__ import annotations
 
 import functools
@@ -13,12 +13,12 @@ import os
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-from .ir import _Unsupported
+from .ir import Unsupported
 
 DEFAULT_STEPS = 200_000
 
 
-class BudgetSpent(_Unsupported):
+class BudgetSpent(Unsupported):
     """The symbolic budget is spent (never cached as a result: a later call has its own budget)."""
 
 
@@ -28,7 +28,7 @@ _spent = False
 
 
 def steps() -> Optional[int]:
-    raw = os.environ.get("SHAPEALG_DOMAIN_STEPS", "").strip()
+    raw = os.environ.get("SHAPEALG_VALIDITY_STEPS", "").strip()
     try:
         v = int(raw) if raw else DEFAULT_STEPS
     except ValueError:
@@ -58,7 +58,7 @@ def charge(n: int) -> None:
     if _limit is not None and _used > _limit:
         _spent = True
     if _spent:
-        raise BudgetSpent(f"the symbolic analysis used its {_limit} steps (SHAPEALG_DOMAIN_STEPS)")
+        raise BudgetSpent(f"the symbolic analysis used its {_limit} steps (SHAPEALG_VALIDITY_STEPS)")
 
 
 def check() -> None:

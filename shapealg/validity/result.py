@@ -9,12 +9,12 @@ import numpy as np
 import sympy
 
 from ..enums import Verdict
-from ..tensor import Constraint
+from ..records import Constraint
 from .sets import SymbolSet
 
 # ---------------------------------------------------------------- the public result
 
-def _fmt_size(t: Sequence[int]) -> str:
+def fmt_size(t: Sequence[int]) -> str:
     return "x".join(str(int(v)) for v in t)
 
 
@@ -76,7 +76,7 @@ class Domain:
         """Membership according to the computed set (per-symbol sets and enumerated points), without
         re-evaluating the constraints: what the analysis claims; ``contains`` is the ground truth."""
         e = self._env(env)
-        if self.verdict == "never-valid":
+        if self.verdict == Verdict.NEVER_VALID:
             return False
         in_comp = {n for c in self._comps for n in c.names}
         for n, s in self.sets.items():
@@ -123,7 +123,7 @@ class Domain:
     def nearest_valid(self, env: Mapping, k: int = 3) -> List[Dict[str, int]]:
         """Up to k valid sizes nearest to env (L1 distance over the constrained symbols, then L2)."""
         e = self._env(env)
-        if self.verdict == "never-valid":
+        if self.verdict == Verdict.NEVER_VALID:
             return []
         in_comp = {n for c in self._comps for n in c.names}
         # each part: list of (l1, l2sq, {name: value})

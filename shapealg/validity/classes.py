@@ -16,9 +16,9 @@ from fractions import Fraction
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .budget import BudgetSpent, charged, check
-from .ir import _Unsupported
+from .ir import Unsupported
 from .sets import SymbolSet
-from .structure import _lin, _syms
+from .structure import lin, symbols_in
 
 Poly = Dict[Tuple[int, ...], Fraction]
 
@@ -103,7 +103,7 @@ class _Class:
         key = id(node)
         got = self._deps.get(key)
         if got is None:  # the entry keeps the node alive, so its id cannot be reused by another node
-            got = self._deps[key] = (node, tuple(sorted(self.index[s] for s in _syms(node, set()))))
+            got = self._deps[key] = (node, tuple(sorted(self.index[s] for s in symbols_in(node, set()))))
         return got[1]
 
     def expr(self, node) -> Poly:
@@ -148,7 +148,7 @@ class _Class:
             pa, pb = self.expr(node[1]), self.expr(node[2])
             zero = (0,) * self.n
             if not pb:
-                raise _Unsupported("division by zero")
+                raise Unsupported("division by zero")
             if set(pb) == {zero}:
                 return self._floor({m: v / pb[zero] for m, v in pa.items()})
             m0 = next(iter(pb))
@@ -157,7 +157,7 @@ class _Class:
                     and _sign(pb, self.n) in ("pos", "neg"):  # b never 0 on the class
                 f = Fraction(math.floor(ratio))
                 return {zero: f} if f else {}
-            raise _Unsupported("quotient of formulas")
+            raise Unsupported("quotient of formulas")
         if k == 'floor':
             return self._floor(self.expr(node[1]))
         if k in ('max', 'min'):
@@ -175,8 +175,8 @@ class _Class:
             for v, c in node[1]:
                 if self.truth(c):
                     return self.expr(v)
-            raise _Unsupported("Piecewise with no branch taken")
-        raise _Unsupported(k)
+            raise Unsupported("Piecewise with no branch taken")
+        raise Unsupported(k)
 
     def _floor(self, p: Poly) -> Poly:
         """floor of a polynomial that is linear with integer slopes on the class (else refine / give up)."""
@@ -192,7 +192,7 @@ class _Class:
                     raise _NeedPeriod(mon.index(1), v.denominator)
                 out[mon] = v
             else:
-                raise _Unsupported("floor of a non-linear argument")
+                raise Unsupported("floor of a non-linear argument")
         return out
 
     def truth(self, node) -> bool:
@@ -220,7 +220,7 @@ class _Class:
             return not stop
         if k == 'not':
             return not self.truth(node[1])
-        raise _Unsupported(k)
+        raise Unsupported(k)
 
 
 def _slope_periods(node) -> Dict[str, int]:
@@ -235,12 +235,12 @@ def _slope_periods(node) -> Dict[str, int]:
             continue
         seen.add(nd)
         if nd[0] == 'floor':
-            syms = _syms(nd, set())
+            syms = symbols_in(nd, set())
             if len(syms) == 1:
                 slopes: list = []
                 try:
-                    _lin(nd, slopes)
-                except _Unsupported:
+                    lin(nd, slopes)
+                except Unsupported:
                     slopes = []
                 name = next(iter(syms))
                 for sl in slopes:
@@ -263,7 +263,7 @@ def _slope_periods(node) -> Dict[str, int]:
 def _classes(s: SymbolSet, period: int) -> List[Tuple[int, int]]:
     """(P, c) pairs covering the set: its listed small values, then each residue class mod ``period``."""
     if period > _MAX_CLASSES or len(s.below) > _MAX_CLASSES:
-        raise _Unsupported(f"too many classes (period {period})")
+        raise Unsupported(f"too many classes (period {period})")
     out = [(0, int(b)) for b in s.below]
     if s.residues:
         res = set(s.residues)
@@ -288,10 +288,10 @@ def reset() -> None:
     _SHARED.clear()
 
 
-def _decide(node, names: Sequence[str], sets: Mapping[str, SymbolSet]):
+def decide_by_classes(node, names: Sequence[str], sets: Mapping[str, SymbolSet]):
     try:
         return _decide_cached(node, tuple(names), tuple(sets[n] for n in names))
-    except _Unsupported:  # the budget spent (not cached), or too many classes
+    except Unsupported:  # the budget spent (not cached), or too many classes
         return None
 
 
@@ -336,6 +336,6 @@ def _decide_cached(node, names: Tuple[str, ...], set_list: Tuple[SymbolSet, ...]
                 return None
         except BudgetSpent:
             raise
-        except (_Unsupported, ZeroDivisionError, KeyError, OverflowError, RecursionError):
+        except (Unsupported, ZeroDivisionError, KeyError, OverflowError, RecursionError):
             return None
     return None

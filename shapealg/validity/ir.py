@@ -9,9 +9,9 @@ from typing import Dict, List, Mapping, Optional
 import numpy as np
 import sympy
 
-from ._consts import _INT64_SAFE
+from ._consts import INT64_SAFE
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """The symbolic path cannot handle this expression; use the exhaustive fallback."""
 
 
@@ -39,7 +39,7 @@ _REL_OPS = {sympy.Eq: '==', sympy.Ne: '!=', sympy.Ge: '>=', sympy.Gt: '>', sympy
 
 
 @lru_cache(maxsize=200_000)
-def _ir(e) -> tuple:
+def to_ir(e) -> tuple:
     if e is sympy.true or e is True:
         return ('bool', True)
     if e is sympy.false or e is False:
@@ -49,72 +49,72 @@ def _ir(e) -> tuple:
     if isinstance(e, sympy.Rational):
         return ('const', Fraction(int(e.p), int(e.q)))
     if isinstance(e, sympy.Add):
-        return ('add', tuple(_ir(a) for a in e.args))
+        return ('add', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Mul):
-        return ('mul', tuple(_ir(a) for a in e.args))
+        return ('mul', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Pow):
         n = e.exp
         if isinstance(n, sympy.Float) and n == int(n):  # x**1.0 from a float Pow in the graph
             n = sympy.Integer(int(n))
         if isinstance(n, sympy.Integer) and int(n) >= 1:
-            return ('pow', _ir(e.base), int(n))
-        raise _Unsupported(f"power {e}")
+            return ('pow', to_ir(e.base), int(n))
+        raise Unsupported(f"power {e}")
     if isinstance(e, sympy.floor):
         try:
-            return ('floor', _ir(e.args[0]))
-        except _Unsupported:
+            return ('floor', to_ir(e.args[0]))
+        except Unsupported:
             sq = _floor_sqrt(e.args[0])
             return sq if sq is not None else _floor_quotient(e.args[0])
     if isinstance(e, sympy.ceiling):  # ceil(x) == -floor(-x)
-        return _neg(('floor', _neg(_ir(e.args[0]))))
+        return _neg(('floor', _neg(to_ir(e.args[0]))))
     if isinstance(e, sympy.Mod):  # Mod(x, m) == x - m*floor(x/m) (sign of m, like Python's %)
         x, m = e.args
         if not isinstance(m, sympy.Rational) and m.free_symbols:  # x - m*floor(x/m), m a formula
-            xi, mi = _ir(x), _ir(m)
+            xi, mi = to_ir(x), to_ir(m)
             return ('add', (xi, _neg(('mul', (mi, ('fdiv', xi, mi))))))
         if not isinstance(m, sympy.Rational) or m == 0:
-            raise _Unsupported(f"Mod with modulus {m}")
+            raise Unsupported(f"Mod with modulus {m}")
         fm = Fraction(int(m.p), int(m.q))
-        xi = _ir(x)
+        xi = to_ir(x)
         return ('add', (xi, ('mul', (('const', -fm), ('floor', ('mul', (('const', 1 / fm), xi)))))))
     if isinstance(e, sympy.sign):  # as a Piecewise: every later step already handles those
-        x = _ir(e.args[0])
+        x = to_ir(e.args[0])
         return ('pw', ((('const', Fraction(1)), ('rel', '>', x)), (('const', Fraction(-1)), ('rel', '<', x)),
                        (('const', Fraction(0)), ('bool', True))))
     if isinstance(e, sympy.Max):
-        return ('max', tuple(_ir(a) for a in e.args))
+        return ('max', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Min):
-        return ('min', tuple(_ir(a) for a in e.args))
+        return ('min', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Abs):
-        a = _ir(e.args[0])
+        a = to_ir(e.args[0])
         return ('max', (a, _neg(a)))
     if isinstance(e, sympy.Piecewise):
-        return ('pw', tuple((_ir(v), _ir(c)) for v, c in e.args))
+        return ('pw', tuple((to_ir(v), to_ir(c)) for v, c in e.args))
     for cls, op in _REL_OPS.items():
         if isinstance(e, cls):
-            return ('rel', op, _sub(_ir(e.lhs), _ir(e.rhs)))
+            return ('rel', op, _sub(to_ir(e.lhs), to_ir(e.rhs)))
     if isinstance(e, sympy.And):
-        return ('and', tuple(_ir(a) for a in e.args))
+        return ('and', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Or):
-        return ('or', tuple(_ir(a) for a in e.args))
+        return ('or', tuple(to_ir(a) for a in e.args))
     if isinstance(e, sympy.Not):
-        return ('not', _ir(e.args[0]))
+        return ('not', to_ir(e.args[0]))
     if isinstance(e, sympy.ITE):  # ITE(c, a, b) == (c & a) | (~c & b)
-        c, a, b = (_ir(x) for x in e.args)
+        c, a, b = (to_ir(x) for x in e.args)
         return ('or', (('and', (c, a)), ('and', (('not', c), b))))
     if isinstance(e, sympy.Implies):
-        a, b = (_ir(x) for x in e.args)
+        a, b = (to_ir(x) for x in e.args)
         return ('or', (('not', a), b))
     if isinstance(e, sympy.Equivalent):
-        kids = tuple(_ir(x) for x in e.args)
+        kids = tuple(to_ir(x) for x in e.args)
         return ('or', (('and', kids), ('and', tuple(('not', k) for k in kids))))
     if isinstance(e, sympy.Xor):
-        out = _ir(e.args[0])
+        out = to_ir(e.args[0])
         for x in e.args[1:]:
-            b = _ir(x)
+            b = to_ir(x)
             out = ('or', (('and', (out, ('not', b))), ('and', (('not', out), b))))
         return out
-    raise _Unsupported(f"{type(e).__name__}: {e}")
+    raise Unsupported(f"{type(e).__name__}: {e}")
 
 
 def _floor_sqrt(arg) -> Optional[tuple]:
@@ -127,7 +127,7 @@ def _floor_sqrt(arg) -> Optional[tuple]:
             not all(isinstance(p, sympy.Pow) and p.exp == sympy.Rational(1, 2) for p in parts):
         return None
     return ('fsqrt', Fraction(int(c.p), int(c.q)), Fraction(int(b.p), int(b.q)),
-            _ir(sympy.Mul(*[p.base for p in parts])))
+            to_ir(sympy.Mul(*[p.base for p in parts])))
 
 
 def _isqrt(x):
@@ -146,8 +146,8 @@ def _floor_quotient(arg) -> tuple:
     """floor(n / d) with d a formula in the symbols (a Reshape's -1 dim: elements / product of the others)."""
     n, d = sympy.fraction(sympy.together(arg))
     if not d.free_symbols:
-        raise _Unsupported(f"floor of {arg}")
-    return ('fdiv', _ir(n), _ir(d))
+        raise Unsupported(f"floor of {arg}")
+    return ('fdiv', to_ir(n), to_ir(d))
 
 
 # ---------------------------------------------------------------- exact evaluation (ints / numpy)
@@ -175,7 +175,7 @@ def _where(c, a, b):
 
 
 @lru_cache(maxsize=200_000)
-def _cexpr(node):
+def cexpr(node):
     """(fn(env) -> integer numerator (int or array), static positive denominator)."""
     k = node[0]
     if k == 'const':
@@ -185,7 +185,7 @@ def _cexpr(node):
         name = node[1]
         return (lambda env: env[name]), 1
     if k == 'add' or k == 'max' or k == 'min':
-        parts = [_cexpr(c) for c in node[1]]
+        parts = [cexpr(c) for c in node[1]]
         den = 1
         for _, d in parts:
             den = den * d // math.gcd(den, d)
@@ -209,7 +209,7 @@ def _cexpr(node):
                 return out
         return fn, den
     if k == 'mul':
-        parts = [_cexpr(c) for c in node[1]]
+        parts = [cexpr(c) for c in node[1]]
         den = 1
         for _, d in parts:
             den *= d
@@ -221,16 +221,16 @@ def _cexpr(node):
             return p
         return fn, den
     if k == 'pow':
-        f, d = _cexpr(node[1])
+        f, d = cexpr(node[1])
         n = node[2]
         return (lambda env: f(env) ** n), d ** n
     if k == 'floor':
-        f, d = _cexpr(node[1])
+        f, d = cexpr(node[1])
         if d == 1:
             return f, 1
         return (lambda env: f(env) // d), 1
     if k == 'fsqrt':  # floor(c*sqrt(Q) + p/q) = (isqrt(floor(q^2 c^2 Q)) + p) // q
-        c, b, (fq, dq) = node[1], node[2], _cexpr(node[3])
+        c, b, (fq, dq) = node[1], node[2], cexpr(node[3])
         p, q = b.numerator, b.denominator
         num2, den2 = (q * c.numerator) ** 2, (c.denominator ** 2) * dq
 
@@ -238,7 +238,7 @@ def _cexpr(node):
             return (_isqrt(fq(env) * num2 // den2) + p) // q
         return fn, 1
     if k == 'fdiv':  # floor(a / b): (na/da) / (nb/db) = (na*db) / (da*nb); b == 0 counts as 0
-        (fa, da), (fb, db) = _cexpr(node[1]), _cexpr(node[2])
+        (fa, da), (fb, db) = cexpr(node[1]), cexpr(node[2])
 
         def fn(env, fa=fa, da=da, fb=fb, db=db):
             num, den = fa(env) * db, fb(env) * da
@@ -249,7 +249,7 @@ def _cexpr(node):
             return 0 if den == 0 else num // den
         return fn, 1
     if k == 'pw':
-        pieces = [(_cexpr(v), _cbool(c)) for v, c in node[1]]
+        pieces = [(cexpr(v), cbool(c)) for v, c in node[1]]
         den = 1
         for (_, d), _ in pieces:
             den = den * d // math.gcd(den, d)
@@ -261,17 +261,17 @@ def _cexpr(node):
                 out = v if out is None else _where(c(env), v, out)
             return out
         return fn, den
-    raise _Unsupported(f"not an expression: {k}")
+    raise Unsupported(f"not an expression: {k}")
 
 
 @lru_cache(maxsize=200_000)
-def _cbool(node):
+def cbool(node):
     k = node[0]
     if k == 'bool':
         b = node[1]
         return lambda env: b
     if k == 'rel':
-        f, _ = _cexpr(node[2])
+        f, _ = cexpr(node[2])
         op = node[1]
         if op == '==':
             return lambda env: f(env) == 0
@@ -285,7 +285,7 @@ def _cbool(node):
             return lambda env: f(env) <= 0
         return lambda env: f(env) < 0
     if k == 'and' or k == 'or':
-        fs = [_cbool(c) for c in node[1]]
+        fs = [cbool(c) for c in node[1]]
         if k == 'and':
             def fn(env, fs=fs):
                 out = True
@@ -300,14 +300,14 @@ def _cbool(node):
                 return out
         return fn
     if k == 'not':
-        f = _cbool(node[1])
+        f = cbool(node[1])
         return lambda env: _lnot(f(env))
-    raise _Unsupported(f"not a boolean: {k}")
+    raise Unsupported(f"not a boolean: {k}")
 
 
 @lru_cache(maxsize=200_000)
 def _den(node) -> int:
-    return _cexpr(node)[1]
+    return cexpr(node)[1]
 
 
 def _mag(node, X: float, acc: List[float]) -> float:
@@ -361,29 +361,29 @@ def _bmag(node, X: float, acc: List[float]) -> None:
         _bmag(node[1], X, acc)
 
 
-def _needs_object(bnode, X: float) -> bool:
+def needs_object(bnode, X: float) -> bool:
     acc: List[float] = []
     try:
         _bmag(bnode, float(X) + 1, acc)
     except OverflowError:
         return True
-    return max(acc, default=0.0) >= _INT64_SAFE
+    return max(acc, default=0.0) >= INT64_SAFE
 
 
-def _eval_bool_vec(bnode, env: Dict[str, np.ndarray], n: int) -> np.ndarray:
+def eval_bool_vec(bnode, env: Dict[str, np.ndarray], n: int) -> np.ndarray:
     """Exact vectorised truth of one atom; env arrays all have length n."""
     X = max((int(np.max(v)) for v in env.values() if len(v)), default=1)
-    obj = _needs_object(bnode, X)
+    obj = needs_object(bnode, X)
     env2 = {k: (v.astype(object) if obj else v.astype(np.int64)) for k, v in env.items()}
     try:
-        out = _cbool(bnode)(env2)
-    except OverflowError:  # a constant beyond int64 that _needs_object missed (2**62-sized dims): exact ints
-        out = _cbool(bnode)({k: v.astype(object) for k, v in env.items()})
+        out = cbool(bnode)(env2)
+    except OverflowError:  # a constant beyond int64 that needs_object missed (2**62-sized dims): exact ints
+        out = cbool(bnode)({k: v.astype(object) for k, v in env.items()})
     out = np.asarray(out)
     if out.dtype == object:
         out = out.astype(bool)
     return np.broadcast_to(out.astype(bool), (n,))
 
 
-def _eval_bool_at(bnode, env: Mapping[str, int]) -> bool:
-    return bool(_cbool(bnode)({k: int(v) for k, v in env.items()}))
+def eval_bool_at(bnode, env: Mapping[str, int]) -> bool:
+    return bool(cbool(bnode)({k: int(v) for k, v in env.items()}))

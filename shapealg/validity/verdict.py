@@ -7,20 +7,21 @@ import numpy as np
 import sympy
 
 from ..dims import symbol
-from ..tensor import Constraint
+from ..enums import Verdict
+from ..records import Constraint
 from .budget import budget, spent
 from .budget import steps as budget_steps
 from .classes import reset as prove_reset
-from .result import Domain, _fmt_size
-from .atoms import _Atom, _make_atom
-from .solve import _Solved, _solve
+from .result import Domain, fmt_size
+from .atoms import Atom, make_atom
+from .solve import Solved, solve_atoms
 
 # ---------------------------------------------------------------- analyze_domain
 
-def _atoms_of(constraints: Sequence[Constraint]) -> Tuple[List[Constraint], List[_Atom]]:
+def _atoms_of(constraints: Sequence[Constraint]) -> Tuple[List[Constraint], List[Atom]]:
     seen = set()
     kept: List[Constraint] = []
-    atoms: List[_Atom] = []
+    atoms: List[Atom] = []
     seen_atoms = set()
     for c in constraints:
         cond = c.condition
@@ -37,12 +38,12 @@ def _atoms_of(constraints: Sequence[Constraint]) -> Tuple[List[Constraint], List
             if p is sympy.true or p in seen_atoms:
                 continue
             seen_atoms.add(p)
-            atoms.append(_make_atom(p, idx))
+            atoms.append(make_atom(p, idx))
     return kept, atoms
 
 
-def _build_valid_if(solved: _Solved, atoms: List[_Atom], names) -> sympy.Basic:
-    if solved.verdict == "never-valid" and solved.empty_atom is not None:
+def _build_valid_if(solved: Solved, atoms: List[Atom], names) -> sympy.Basic:
+    if solved.verdict == Verdict.NEVER_VALID and solved.empty_atom is not None:
         return sympy.false
     in_comp = {n for c in solved.comps for n in c.names}
     parts = []
@@ -66,21 +67,21 @@ def _build_valid_if(solved: _Solved, atoms: List[_Atom], names) -> sympy.Basic:
     return sympy.And(*parts) if parts else sympy.true
 
 
-def _summary(d_verdict: str, solved: _Solved, names, finite_syms, finite_count, examples,
+def _summary(d_verdict: Verdict, solved: Solved, names, finite_syms, finite_count, examples,
              breaking: Optional[Constraint], reference) -> str:
     free = [n for n in solved.free]
     free_txt = f" ({', '.join(free)}: any size)" if free and len(free) < len(names) else ""
     in_comp = {n for c in solved.comps for n in c.names}
-    if d_verdict == "never-valid":
+    if d_verdict == Verdict.NEVER_VALID:
         where = f" (first impossible at node {breaking.node} ({breaking.op_type}): {breaking.reason})" \
             if breaking is not None else ""
         return "never valid: no input size satisfies the constraints" + where
-    if d_verdict == "size-invariant":
+    if d_verdict == Verdict.SIZE_INVARIANT:
         bounds = [f"{n} >= {solved.sets[n].minimum}" for n in names if n in solved.sets]
         if not bounds:
             return "valid for every size (no constraint)"
         return "valid for " + " and ".join(bounds) + free_txt
-    if d_verdict == "locked":
+    if d_verdict == Verdict.LOCKED:
         tup = "(" + ", ".join(finite_syms) + ")" if len(finite_syms) > 1 else finite_syms[0]
         kinds = "pairs" if len(finite_syms) == 2 else ("triples" if len(finite_syms) == 3 else "sizes")
         if not in_comp:
@@ -93,10 +94,10 @@ def _summary(d_verdict: str, solved: _Solved, names, finite_syms, finite_count, 
         else:
             head = f"locked: exactly {finite_count} {tup} {kinds}"
             if examples:
-                head += ", e.g. " + ", ".join(_fmt_size(t) for t in examples)
+                head += ", e.g. " + ", ".join(fmt_size(t) for t in examples)
         if reference is not None:
-            head += f" (nearest to {_fmt_size(reference[0])}: " + ", ".join(
-                _fmt_size(t) for t in reference[1]) + ")"
+            head += f" (nearest to {fmt_size(reference[0])}: " + ", ".join(
+                fmt_size(t) for t in reference[1]) + ")"
         return head + free_txt
     # conditional
     mods, bounds, other, notes = [], [], [], []
@@ -145,7 +146,7 @@ def analyze_domain(constraints: Iterable[Constraint], symbols: Iterable = (), *,
     prove_reset()
     try:
         with budget(budget_steps()):
-            solved = _solve(atoms, names, bound)
+            solved = solve_atoms(atoms, names, bound)
             breaking = _breaking(solved, atoms, kept, names, bound)
             out_of_time = spent()
     finally:
@@ -157,7 +158,7 @@ def _breaking(solved, atoms, kept, names, bound) -> Optional[Constraint]:
     """The first constraint whose prefix is no longer size-invariant (binary search over prefixes; when the
     time budget runs out, the end of the prefix known to break)."""
     breaking = None
-    if solved.verdict != "size-invariant":
+    if solved.verdict != Verdict.SIZE_INVARIANT:
         cand = sorted({a.index for a in atoms if a.lb is None})
         lo, hi = 0, len(cand) - 1  # smallest i with prefix up to cand[i] not size-invariant
         cache: Dict[int, str] = {}
@@ -165,12 +166,12 @@ def _breaking(solved, atoms, kept, names, bound) -> Optional[Constraint]:
         def verdict_upto(i):
             if i not in cache:
                 last = cand[i]
-                cache[i] = _solve([a for a in atoms if a.index <= last], names, bound).verdict
+                cache[i] = solve_atoms([a for a in atoms if a.index <= last], names, bound).verdict
             return cache[i]
         if cand:
             while lo < hi and not spent():
                 mid = (lo + hi) // 2
-                if verdict_upto(mid) != "size-invariant":
+                if verdict_upto(mid) != Verdict.SIZE_INVARIANT:
                     hi = mid
                 else:
                     lo = mid + 1
@@ -186,7 +187,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
     finite_set = None
     finite_count = None
     finite_syms: Tuple[str, ...] = ()
-    if solved.verdict == "locked":
+    if solved.verdict == Verdict.LOCKED:
         finite_syms = constrained
         blocks: List[Tuple[Tuple[str, ...], np.ndarray]] = []
         for n in constrained:
@@ -205,7 +206,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
                 rows = [r + tuple(int(v) for v in row) for r in rows for row in p]
             perm = [order.index(n) for n in finite_syms]
             finite_set = tuple(sorted(tuple(r[i] for i in perm) for r in rows))
-    elif solved.verdict == "never-valid":
+    elif solved.verdict == Verdict.NEVER_VALID:
         finite_count = 0
         finite_set = ()
 
@@ -225,7 +226,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
             moduli[n] = (s.period, s.residues)
 
     valid_if = _build_valid_if(solved, atoms, names)
-    if solved.verdict == "never-valid":
+    if solved.verdict == Verdict.NEVER_VALID:
         valid_if = sympy.false
 
     methods = [m for m in solved.methods if m]
@@ -236,7 +237,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
     else:
         method = "; ".join(methods)
     if out_of_time:
-        method += f"; the symbolic work budget ({budget_steps()} steps, SHAPEALG_DOMAIN_STEPS) ran out"
+        method += f"; the symbolic work budget ({budget_steps()} steps, SHAPEALG_VALIDITY_STEPS) ran out"
 
     dom = Domain(names, valid_if, solved.verdict, "", method, solved.exact, solved.bound,
                  lower_bounds, moduli, finite_set, finite_syms, finite_count, breaking, tuple(kept),
@@ -244,7 +245,7 @@ def _finish(solved, atoms, kept, names, breaking, out_of_time: bool, reference) 
 
     examples: List[Tuple[int, ...]] = []
     ref_part = None
-    if solved.verdict == "locked" and finite_set:
+    if solved.verdict == Verdict.LOCKED and finite_set:
         arr = np.asarray(finite_set, dtype=np.float64)
         if arr.shape[1] > 1:
             spread = arr.max(axis=1) / arr.min(axis=1)

@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Optional, Tuple
 
 from .budget import charged, check
-from .ir import _Unsupported, _cbool, _cexpr
+from .ir import Unsupported, cbool, cexpr
 
 _MAX_PERIOD = 1 << 16  # largest period scanned residue by residue
 
@@ -14,26 +14,26 @@ _MAX_PERIOD = 1 << 16  # largest period scanned residue by residue
 
 
 
-def _syms(node, out: set) -> set:
+def symbols_in(node, out: set) -> set:
     k = node[0]
     if k == 'sym':
         out.add(node[1])
     elif k in ('add', 'mul', 'max', 'min', 'and', 'or'):
         for c in node[1]:
-            _syms(c, out)
+            symbols_in(c, out)
     elif k in ('pow', 'floor', 'not'):
-        _syms(node[1], out)
+        symbols_in(node[1], out)
     elif k == 'fdiv':
-        _syms(node[1], out)
-        _syms(node[2], out)
+        symbols_in(node[1], out)
+        symbols_in(node[2], out)
     elif k == 'fsqrt':
-        _syms(node[3], out)
+        symbols_in(node[3], out)
     elif k == 'rel':
-        _syms(node[2], out)
+        symbols_in(node[2], out)
     elif k == 'pw':
         for v, c in node[1]:
-            _syms(v, out)
-            _syms(c, out)
+            symbols_in(v, out)
+            symbols_in(c, out)
     return out
 
 
@@ -58,7 +58,7 @@ def _trim(p):
     return p
 
 
-def _lin(node, slopes: list):
+def lin(node, slopes: list):
     """Polynomial (list of Fractions) of ``node`` in its one symbol with every floor dropped, or None
     where that is not defined (Max / Piecewise); collects the slope of every floor argument."""
     k = node[0]
@@ -69,7 +69,7 @@ def _lin(node, slopes: list):
     if k == 'add':
         out = [Fraction(0)]
         for c in node[1]:
-            p = _lin(c, slopes)
+            p = lin(c, slopes)
             if p is None:
                 out = None
             elif out is not None:
@@ -78,14 +78,14 @@ def _lin(node, slopes: list):
     if k == 'mul':
         out = [Fraction(1)]
         for c in node[1]:
-            p = _lin(c, slopes)
+            p = lin(c, slopes)
             if p is None:
                 out = None
             elif out is not None:
                 out = _pmul(out, p)
         return None if out is None else _trim(out)
     if k == 'pow':
-        p = _lin(node[1], slopes)
+        p = lin(node[1], slopes)
         if p is None:
             return None
         out = [Fraction(1)]
@@ -93,9 +93,9 @@ def _lin(node, slopes: list):
             out = _pmul(out, p)
         return _trim(out)
     if k == 'floor':
-        p = _lin(node[1], slopes)
+        p = lin(node[1], slopes)
         if p is None or len(p) > 2:
-            raise _Unsupported("floor of a non-linear argument")
+            raise Unsupported("floor of a non-linear argument")
         if len(p) == 2:
             slopes.append(p[1])
         return p
@@ -103,7 +103,7 @@ def _lin(node, slopes: list):
         # only the slopes matter here: branches of one common slope give a representative
         polys = []
         for c in (node[1] if k != 'pw' else [v for v, _ in node[1]]):
-            polys.append(_lin(c, slopes))
+            polys.append(lin(c, slopes))
         if k == 'pw':
             for _, c in node[1]:
                 _blin(c, slopes)
@@ -112,13 +112,13 @@ def _lin(node, slopes: list):
         if len({(p[1] if len(p) == 2 else Fraction(0)) for p in polys}) != 1:
             return None
         return polys[0]
-    raise _Unsupported(k)
+    raise Unsupported(k)
 
 
 def _blin(node, slopes: list) -> None:
     k = node[0]
     if k == 'rel':
-        _lin(node[2], slopes)
+        lin(node[2], slopes)
     elif k in ('and', 'or'):
         for c in node[1]:
             _blin(c, slopes)
@@ -172,7 +172,7 @@ def _qpoly(node, M: int, r: int, thr: list):
     if k == 'floor':
         p = _qpoly(node[1], M, r, thr)
         if len(p) > 2 or (len(p) == 2 and p[1].denominator != 1):
-            raise _Unsupported("period too small for a floor")  # cannot happen with _period's M
+            raise Unsupported("period too small for a floor")  # cannot happen with _period's M
         return [Fraction(math.floor(p[0]))] + p[1:]
     if k in ('max', 'min'):
         polys = [_qpoly(c, M, r, thr) for c in node[1]]
@@ -188,8 +188,8 @@ def _qpoly(node, M: int, r: int, thr: list):
         for v, c in node[1]:
             if _eventual(c, M, r, thr):
                 return _qpoly(v, M, r, thr)
-        raise _Unsupported("Piecewise with no branch taken")
-    raise _Unsupported(k)
+        raise Unsupported("Piecewise with no branch taken")
+    raise Unsupported(k)
 
 
 def _eventual(bnode, M: int, r: int, thr: list) -> bool:
@@ -208,15 +208,15 @@ def _eventual(bnode, M: int, r: int, thr: list) -> bool:
         return any([_eventual(c, M, r, thr) for c in bnode[1]])
     if k == 'not':
         return not _eventual(bnode[1], M, r, thr)
-    raise _Unsupported(k)
+    raise Unsupported(k)
 
 
 @charged
-def _periodic_info(bnode) -> Tuple[int, int]:
+def periodic_info(bnode) -> Tuple[int, int]:
     """(period M, threshold T): for H >= T the atom's truth depends only on H mod M."""
     M = _period(bnode)
     if M > _MAX_PERIOD:  # 2**64 from 64 stride-2 ceil pools: not scannable, use the bounded fallback
-        raise _Unsupported(f"period {M}")
+        raise Unsupported(f"period {M}")
     Q = 0
     for r in range(M):
         check()
@@ -226,7 +226,7 @@ def _periodic_info(bnode) -> Tuple[int, int]:
     return M, M * Q
 
 
-def _mono(node) -> Optional[int]:
+def mono(node) -> Optional[int]:
     """+1 non-decreasing, -1 non-increasing, 0 constant, None unknown (in the one symbol)."""
     k = node[0]
     if k == 'const':
@@ -234,9 +234,9 @@ def _mono(node) -> Optional[int]:
     if k == 'sym':
         return 1
     if k == 'floor':
-        return _mono(node[1])
+        return mono(node[1])
     if k in ('add', 'max', 'min'):
-        ds = {_mono(c) for c in node[1]}
+        ds = {mono(c) for c in node[1]}
         if None in ds or (1 in ds and -1 in ds):
             return None
         return 1 if 1 in ds else (-1 if -1 in ds else 0)
@@ -252,30 +252,30 @@ def _mono(node) -> Optional[int]:
             return 0
         if len(var) > 1:
             return None
-        d = _mono(var[0])
+        d = mono(var[0])
         if d is None:
             return None
         return d if const > 0 else (-d if const < 0 else 0)
     return None
 
 
-def _slope(node) -> Optional[Fraction]:
+def slope_of(node) -> Optional[Fraction]:
     try:
-        p = _lin(node, [])
-    except _Unsupported:
+        p = lin(node, [])
+    except Unsupported:
         return None
     if p is None or len(p) > 2:
         return None
     return p[1] if len(p) == 2 else Fraction(0)
 
 
-def _lower_bound_of(bnode, name: str) -> Optional[int]:
+def lower_bound_of(bnode, name: str) -> Optional[int]:
     """h0 with atom <=> name >= h0 exactly, when the atom is a monotone lower bound; else None."""
     if bnode[0] != 'rel':
         return None
     op, d = bnode[1], bnode[2]
-    m = _mono(d)
-    sl = _slope(d)
+    m = mono(d)
+    sl = slope_of(d)
     if m is None or sl is None:
         return None
     if op in ('>=', '>') and m == 1 and sl > 0:
@@ -284,7 +284,7 @@ def _lower_bound_of(bnode, name: str) -> Optional[int]:
         pass
     else:
         return None
-    f = _cbool(bnode)
+    f = cbool(bnode)
     if f({name: 1}):
         return 1
     hi = 2
@@ -302,9 +302,9 @@ def _lower_bound_of(bnode, name: str) -> Optional[int]:
     return hi
 
 
-def _largest_with_value_at_most(g, name: str, vmax, start: int) -> int:
+def largest_with_value_at_most(g, name: str, vmax, start: int) -> int:
     """Largest h >= start with g(h) <= vmax for g non-decreasing and unbounded (start - 1 if none)."""
-    f, d = _cexpr(g)
+    f, d = cexpr(g)
 
     def ok(h):
         return f({name: h}) <= vmax * d
