@@ -154,7 +154,7 @@ def test_cli_analyze_factory(tmp_path):
     f.write_text("from torch import nn\ndef make():\n    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU())\n")
     r = CliRunner().invoke(main, ["analyze", f"{f}:make", "--input", "1,3,H,W", "--modules", "--depth", "1"])
     assert r.exit_code == 0, r.output
-    assert "Conv2d" in r.output and "floor(H/2" in r.output and "verdict:" in r.output
+    assert "Conv2d" in r.output and "ceiling(H/2) - 1" in r.output and "verdict:" in r.output
     r = CliRunner().invoke(main, ["analyze", f"{f}:make", "--modules", "--format", "json"])
     import json
     row = json.loads(r.output)["modules"]["rows"][1]
