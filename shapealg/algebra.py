@@ -636,8 +636,9 @@ def _dominates(kind, a: tuple, b: tuple) -> bool:
 def _factor_list(p: tuple) -> Tuple[Fraction, list]:
     """p == c * product of the listed Polys (each atom of a common monomial its own factor)."""
     fac = ((p,) if len(p) == 1 else None) or _factors(p)
-    if fac is None:
-        return Fraction(1), [p]
+    if fac is None:  # one factor: its content apart (32*h*w + 32 == 32 * (h*w + 1))
+        c, prim = _primitive(p)
+        return Fraction(c), [prim]
     (mono, c), = fac[0]
     out = [_poly({((a, 1),): 1}) for a, e in mono for _ in range(e)]
     for k, part in zip(fac[1::2], fac[2::2]):
