@@ -26,8 +26,9 @@ import sympy
 __all__ = ["TooComplex", "MAX_SIZE", "canonical", "bounds", "sign_of_ge0", "decide", "size_of", "Interval",
            "floor_div", "ceil_div", "mod", "max_of", "min_of", "exact_quotient"]
 
-MAX_SIZE = 256           # nodes of one canonical formula (terms + atoms, nested) before it is given up
+MAX_SIZE = 512           # nodes of one canonical formula (terms + atoms, nested) before it is given up
 MAX_PRODUCT = 8192       # term pairs one multiplication may form (the work of expanding it)
+MAX_DEGREE = 64          # total degree of one term (a size squared 40 times is not a shape)
 MAX_BRANCHES = 16        # Min/Max case splits tried when bounding one sum
 
 INF = math.inf
@@ -102,6 +103,8 @@ def _mono_mul(a: tuple, b: tuple) -> tuple:
     d = dict(a)
     for at, e in b:
         d[at] = d.get(at, 0) + e
+    if sum(d.values()) > MAX_DEGREE:  # a formula of degree 65 in the sizes is no shape
+        raise TooComplex(f"a product of degree {sum(d.values())}")
     return tuple(sorted(d.items()))
 
 
@@ -548,13 +551,22 @@ def _from_sympy_raw(e) -> tuple:
         return out
     if e.is_Pow:
         b, x = e.args
+        bp = _from_sympy(b)
+        if x.is_Integer and _is_const(bp) and (int(x) >= 0 or _const_of(bp) != 0):
+            if abs(int(x)) > MAX_DEGREE and abs(_const_of(bp)) > 1:
+                raise TooComplex(f"a power with exponent {x}")
+            return _const(Fraction(_const_of(bp)) ** int(x))
         if x.is_Integer and int(x) > 0:
-            out, bp = _const(1), _from_sympy(b)
-            for _ in range(int(x)):
-                out = _mul(out, bp)
+            if int(x) > MAX_DEGREE:  # a size to the power 2**40 (a shape value squared again and again)
+                raise TooComplex(f"a power with exponent {x}")
+            out, n = _const(1), int(x)
+            while n:  # square and multiply: the work stays logarithmic in the exponent
+                if n & 1:
+                    out = _mul(out, bp)
+                n >>= 1
+                if n:
+                    bp = _mul(bp, bp)
             return out
-        if x.is_Integer and _is_const(_from_sympy(b)) and _const_of(_from_sympy(b)) != 0:
-            return _const(_const_of(_from_sympy(b)) ** int(x))
         return _opaque(e.func(_to_sympy(_from_sympy(b)), x))
     if isinstance(e, sympy.floor):
         return _floor(_from_sympy(e.args[0]))
