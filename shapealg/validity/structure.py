@@ -110,7 +110,13 @@ def lin(node, slopes: list):
         if any(p is None or len(p) > 2 for p in polys):
             return None
         if len({(p[1] if len(p) == 2 else Fraction(0)) for p in polys}) != 1:
-            return None
+            if k == 'pw':
+                return None
+            # Max / Min of lines: from some size on, the line with the largest (smallest) slope is the value
+            # (the threshold is found where the periods are checked, _qpoly), so its slope is the one that
+            # repeats: Min(1, floor(H/4)) is 1 for H >= 4
+            pick = max if k == 'max' else min
+            return pick(polys, key=lambda p: (p[1] if len(p) == 2 else Fraction(0), p[0]))
         return polys[0]
     raise Unsupported(k)
 
