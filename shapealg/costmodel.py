@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from .algebra import TooComplex
 from .dims import MaybeDim, prod
 from .enums import CostStatus
 
@@ -290,6 +291,8 @@ def count(node, view: CostView, conv: Convention, cost_fn: Optional[Callable], s
         return OpCost(None, CostStatus.UNKNOWN, family, "the output shape is unknown")
     try:
         return cost_fn(node, view, conv)
+    except TooComplex:
+        return OpCost(None, CostStatus.UNKNOWN, family, "the cost formula passed the work limit")
     except COUNT_ERRORS as e:
         if strict:
             raise

@@ -106,7 +106,7 @@ def _step(node: Node, scope: Scope) -> NodeResult:
     ins: List[Optional[Value]] = [scope.env.get(x, UNKNOWN) if x else None for x in node.inputs]
     in_bounds: List = []
     if d is not None and (d.reads_bounds or d.bounds is not None):  # index arithmetic and indexing ops only
-        in_bounds = [scope.bounds.get(x) or _bounds.of_value(v) if x else None for x, v in zip(node.inputs, ins)]
+        in_bounds = [scope.bounds.get(x) or _known_bounds(v) if x else None for x, v in zip(node.inputs, ins)]
         ctx.input_bounds = tuple(in_bounds)
     rule = d.rule(opset) if d is not None else None
     if missing:
@@ -123,6 +123,8 @@ def _step(node: Node, scope: Scope) -> NodeResult:
     if d is not None and d.bounds is not None and outs and node.outputs and node.outputs[0]:
         try:
             b = _bounds.propagate(d.bounds, node, ins, in_bounds, outs[0])
+        except TooComplex:  # bounds past the work limit: none (the index checks say "not checked")
+            b = None
         except (TypeError, ValueError, AttributeError, IndexError):
             if scope.strict:
                 raise
@@ -345,6 +347,13 @@ def _bounded(ctx: NodeContext, v: Value) -> Value:
         ctx.warn(f"a shape formula passed the work limit ({_algebra.MAX_SIZE} terms); that dim is left unknown",
                  Kind.LIMIT)
     return Value(shape, v.dtype, value, v.is_initializer)
+
+
+def _known_bounds(v: Optional[Value]):
+    try:
+        return _bounds.of_value(v)
+    except TooComplex:
+        return None
 
 
 def _safe_canon(d: MaybeDim) -> MaybeDim:
