@@ -304,12 +304,7 @@ def bounds(e) -> Interval:
 
 def sign_of_ge0(e) -> Optional[bool]:
     """e >= 0 at every size (True), at none (False), or it depends (None)."""
-    lo, hi = bounds(e)
-    if lo >= 0:
-        return True
-    if hi < 0:
-        return False
-    return None
+    return (e >= 0) if isinstance(e, int) else _ge0(_from_sympy(e))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -606,6 +601,7 @@ def _from_sympy_raw(e) -> tuple:
 
 
 def _ge0(p: tuple) -> Optional[bool]:
+    """p >= 0 at every point (True), at none (False), or it depends (None)."""
     lo, hi = poly_range(p)
     if lo >= 0:
         return True
