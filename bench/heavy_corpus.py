@@ -23,6 +23,12 @@ corpus.export_one, so the manifest entries have corpus.py's keys ("dims", "dynam
 "nodes", "ops", "seconds", "error"...). Added here: "ort" ({"HxW": true | "node: message"}, run in a subprocess with
 a memory limit, at GRID), "ort_runs" (the sizes that ran), "bytes" (file size). OUTDIR/manifest.json is merged with
 an existing one (entries not rebuilt are kept). Progress goes to stderr.
+
+Needs timm and torchvision, which the project does not install. Put them in a separate virtual environment
+(`python -m venv /tmp/hv && /tmp/hv/bin/pip install torch==2.13.0 && /tmp/hv/bin/pip install -e . transformers
+timm torchvision --no-deps` plus their small deps): the registry's torchvision is a CUDA build, and once it is
+importable transformers fails to import its vision models ("operator torchvision::nms does not exist"), which
+breaks the test suite in that environment.
 """
 from __future__ import annotations
 
