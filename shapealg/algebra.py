@@ -1079,16 +1079,19 @@ def min_of(*args) -> sympy.Expr:
 
 
 def equation(lhs, rhs) -> Tuple[sympy.Expr, sympy.Expr]:
-    """The canonical sides of ``Eq(lhs, rhs)`` (the same set of sizes): lhs - rhs with integer coefficients of
-    gcd 1, as ``Mod(X, q) == c`` where it folds into one Mod, else positive terms == negated negative ones,
-    the first term positive; so that ``Eq(64*floor(X/64), X)`` and ``Eq(7203*Mod(X, 64), 0)`` are one."""
+    """The canonical sides of ``Eq(lhs, rhs)`` (the same set of sizes): ``Mod(X, q) == c`` where lhs - rhs, with
+    integer coefficients of gcd 1, folds into one Mod (``Eq(64*floor(X/64), X)`` and ``Eq(7203*Mod(X, 64), 0)``
+    are one); where a factor that is never 0 cancels, the rest as positive terms == negated negative ones;
+    else each side canonical, as written."""
     d = _add(_from_sympy(sympy.sympify(lhs)), _from_sympy(sympy.sympify(rhs)), -1)
     if not d or _is_const(d):
         return _to_sympy(d), sympy.Integer(0)
+    cancelled = False
     if len(d) > 1:  # a factor that is never 0 leaves the equation: 768*X == floor(768/X)*X with X >= 1
         c, fs = _factor_list(d)
         keep = [f for f in fs if not (lambda r: r[0] > 0 or r[1] < 0)(poly_range(f))]
         if len(keep) < len(fs):
+            cancelled = True
             d = _const(1)
             for f in keep:
                 d = _mul(d, f)
@@ -1100,16 +1103,16 @@ def equation(lhs, rhs) -> Tuple[sympy.Expr, sympy.Expr]:
         den = den * c.denominator // math.gcd(den, c.denominator)
     for _m, c in d:
         num = math.gcd(num, int(Fraction(c) * den))
-    d = _scale(d, Fraction(den, num))
-    best = None
-    for cand in (d, _scale(d, -1)):
+    unit = _scale(d, Fraction(den, num))
+    for cand in (unit, _scale(unit, -1)):
         body = tuple((m, c) for m, c in cand if m != ())
         const = _const_of(cand) if any(m == () for m, _c in cand) else 0
         sb = _to_sympy(body)
         if isinstance(sb, sympy.Mod):
             return sb, sympy.Integer(-const)
-        if best is None and body[0][1] > 0:
-            best = cand
+    if not cancelled:  # the sides as written, each canonical (a Linear's 387200 features stay in view)
+        return _to_sympy(_from_sympy(sympy.sympify(lhs))), _to_sympy(_from_sympy(sympy.sympify(rhs)))
+    best = d if [c for m, c in d if m != ()][0] > 0 else _scale(d, -1)
     pos = tuple((m, c) for m, c in best if c > 0)
     neg = tuple((m, -c) for m, c in best if c < 0)
     return _to_sympy(pos), _to_sympy(neg)

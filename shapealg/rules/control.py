@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import sympy
 
 from ..enums import DType
-from ..dims import MaybeDim, as_dim, known_equal, known_ge, prod
+from ..dims import MaybeDim, as_dim, canon, known_equal, known_ge, prod
 from ..records import UNKNOWN, Constraint, Value
 from ._util import norm_axis
 from ..costmodel import rule_counted
@@ -75,7 +75,7 @@ def _piecewise(a, b, c):
         return None
     if _same(a, b):
         return a
-    return as_dim(sympy.Piecewise((a, c), (b, True)))
+    return canon(sympy.Piecewise((a, c), (b, True), evaluate=False))
 
 
 def _merge_symbolic(ctx: NodeContext, i: int, t: Value, e: Value, c) -> Value:

@@ -10,7 +10,7 @@ import sympy
 from ..bounds import outer, overall, same_bounds
 from ..costmodel import OpCost, cost_model, counted, free_cost, mul, numel, onnx_tool_pointwise, \
     weights, zero
-from ..dims import as_dim, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
+from ..dims import as_dim, canon, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
 from ..enums import INT_TYPES, DType
 from ..records import Value
 from ._util import broadcast_shapes, broadcast_values
@@ -98,7 +98,7 @@ def cast(ctx: NodeContext, x: Value, like: Optional[Value] = None, *, to=None, *
         if dtype == 9:
             return Value(x.shape, dtype, val)
         one, zero = (1, 0) if dtype in _INT_TYPES else (sympy.Integer(1), sympy.Integer(0))
-        val = tuple(as_dim(sympy.Piecewise((one, v), (zero, True))) if _is_sym_bool(v) else v for v in val)
+        val = tuple(canon(sympy.Piecewise((one, v), (zero, True), evaluate=False)) if _is_sym_bool(v) else v for v in val)
         return Value(x.shape, dtype, val if dtype in _INT_TYPES else None)
     if val is not None and dtype in _INT_TYPES:
         # float -> int casts truncate toward zero; a symbolic size is already an integer
@@ -255,7 +255,7 @@ def where(ctx: NodeContext, cond: Value, a: Value, b: Value):
             for c, x, y in zip(*ex):
                 t = _truth(c)
                 if t is None and _is_sym_bool(c) and not isinstance(x, float) and not isinstance(y, float):
-                    out.append(as_dim(sympy.Piecewise((x, c), (y, True))))
+                    out.append(canon(sympy.Piecewise((x, c), (y, True), evaluate=False)))  # decided by the algebra
                 elif t is None:
                     out = None
                     break
