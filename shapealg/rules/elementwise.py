@@ -87,7 +87,10 @@ def unary_value(ctx: NodeContext, x: Value, **_):
 
 @register("Dropout")
 def dropout(ctx: NodeContext, x: Value, *rest, **_):
-    return [Value(x.shape, x.dtype, x.value), Value(x.shape, 9)]
+    # the contents pass through only in inference mode: training_mode (input 2) absent or a known 0
+    mode = rest[1] if len(rest) > 1 else None
+    inference = mode is None or (mode.value is not None and len(mode.value) == 1 and mode.value[0] in (0, False))
+    return [Value(x.shape, x.dtype, x.value if inference else None), Value(x.shape, 9)]
 
 
 @register("Cast", "CastLike")

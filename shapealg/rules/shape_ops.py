@@ -235,6 +235,10 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
     d = x.shape[a]
     sizes = dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
     n = num_outputs or (len(sizes) if sizes else ctx.n_outputs)
+    if split_in is not None and sizes is None:  # sizes given but computed at run time: never an equal split
+        ctx.warn("the split sizes are computed at run time and could not be derived; the split axis of every "
+                 "output is unknown")
+        return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * ctx.n_outputs
     if sizes is None:
         if d is None:
             return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * n
