@@ -161,7 +161,10 @@ def _generalize(before: Value, after: Value) -> Value:
         return Value(None, before.dtype or after.dtype)
     shape = tuple(a if _same(a, b) else None for a, b in zip(before.shape, after.shape))
     val = before.value if before.value is not None and before.value == after.value else None
-    return Value(shape, before.dtype or after.dtype, val)
+    if before.kind != after.kind:  # a sequence on one side, a tensor on the other: nothing known
+        return Value(None, before.dtype or after.dtype)
+    elems = before.elems if before.elems == after.elems else None  # a growing sequence: length unknown
+    return Value(shape, before.dtype or after.dtype, val, kind=before.kind, elems=elems)
 
 
 def _stable_shape(before: Value, after: Value) -> bool:
@@ -173,7 +176,8 @@ def _stable_shape(before: Value, after: Value) -> bool:
 
 
 def _stable(before: Value, after: Value) -> bool:
-    return _stable_shape(before, after) and (before.value is None or before.value == after.value)
+    return _stable_shape(before, after) and (before.value is None or before.value == after.value) and \
+        before.kind == after.kind and (before.elems is None or before.elems == after.elems)
 
 
 def _iterate(ctx: NodeContext, body, head: List[Value], carried: List[Value], tail: List[Value],
