@@ -29,7 +29,11 @@ included), the ops with no shapealg rule (and whether onnxruntime can run a test
 crashing tests with their messages.
 
 Importable: ``generate_node_tests(dir)``, ``collect(node_dir, suites)``, ``prepare(case_dir)``,
-``run_case(case_dir, tools)``, ``run_all(...)``, ``markdown(results)``.
+``run_case(case_dir, tools)``, ``never_guess(case_dir)``, ``run_all(...)``, ``markdown(results)``.
+
+``--unknown-inputs``: never a guess. Every folded input is also left unknown in turn (a graph input of known
+shape, unknown contents: a split's sizes, a Resize's scales, an optional input computed at run time) and
+shapealg's outputs must still never be wrong (unknown is fine).
 """
 from __future__ import annotations
 
@@ -142,9 +146,10 @@ def _ops(g: onnx.GraphProto, acc: set) -> set:
     return acc
 
 
-def prepare(case_dir) -> Tuple[onnx.ModelProto, Dict[str, Tuple[str, Any]], List[str]]:
+def prepare(case_dir, unfold: Sequence[str] = ()) -> Tuple[onnx.ModelProto, Dict[str, Tuple[str, Any]], List[str]]:
     """The model every tool gets (input shapes from the data, shape-deciding inputs folded, stored shapes
-    removed), the expected outputs {name: (kind, dims)}, and the folded input names."""
+    removed), the expected outputs {name: (kind, dims)}, and the folded input names. Inputs named in
+    ``unfold`` stay graph inputs (their shape known, their contents not): the never-guess variants."""
     case_dir = Path(case_dir)
     model = onnx.load(str(case_dir / "model.onnx"))
     g = model.graph
@@ -163,7 +168,8 @@ def prepare(case_dir) -> Tuple[onnx.ModelProto, Dict[str, Tuple[str, Any]], List
             keep.append(vi)
             continue
         n = int(np.prod(val.dims)) if len(val.dims) else 1
-        if val.data_type not in (onnx.TensorProto.STRING,) and (val.data_type not in _FLOATS or n <= FOLD_FLOAT_MAX):
+        if vi.name not in unfold and val.data_type not in (onnx.TensorProto.STRING,) and \
+                (val.data_type not in _FLOATS or n <= FOLD_FLOAT_MAX):
             t = onnx.TensorProto()
             t.CopyFrom(val)
             t.name = vi.name
@@ -314,6 +320,28 @@ def run_case(case_dir, tools: Sequence[str] = TOOLS) -> Dict[str, Any]:
     return res
 
 
+def never_guess(case_dir) -> List[Dict[str, Any]]:
+    """Each folded input left unknown in turn (its shape known, its contents not): shapealg may lose dims but
+    never give a wrong one. [{"input", "verdict", "outputs" / "message"}] per folded input."""
+    _, _, folded = prepare(case_dir)
+    out = []
+    for name in folded:
+        model, expected, _ = prepare(case_dir, unfold=(name,))
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                pred, _r = _tool_shapealg(model)
+            per = {k: _judge(pred.get(k), e) for k, e in expected.items()}
+            verdict = max(per.values(), key=_RANK.__getitem__) if per else "exact"
+            out.append({"input": name, "verdict": verdict,
+                        "outputs": {k: [v, None if pred.get(k) is None else list(pred[k]), _exp_text(expected[k])]
+                                    for k, v in per.items() if v == "wrong"}})
+        except Exception as e:  # noqa: BLE001
+            out.append({"input": name, "verdict": "crash", "message": f"{type(e).__name__}: {str(e)[:300]}"})
+    return out
+
+
 def _exp_text(exp):
     return list(exp[1]) if exp[0] == "tensor" and exp[1] is not None else exp[1]
 
@@ -343,11 +371,13 @@ def _ort_runs(case_dir) -> Optional[str]:
 
 
 def run_all(node_dir=DEFAULT_NODE_DIR, suites: Sequence[str] = SUITES, tools: Sequence[str] = TOOLS,
-            only: Optional[str] = None, progress: bool = False) -> Dict[str, Any]:
+            only: Optional[str] = None, progress: bool = False, unknown_inputs: bool = False) -> Dict[str, Any]:
     cases = collect(node_dir, suites, only)
     results = []
     for i, (suite, d) in enumerate(cases):
         r = run_case(d, tools)
+        if unknown_inputs:
+            r["never_guess"] = never_guess(d)
         r["suite"], r["name"] = suite, d.name
         r["dir"] = str(d)
         results.append(r)
@@ -365,7 +395,7 @@ def run_all(node_dir=DEFAULT_NODE_DIR, suites: Sequence[str] = SUITES, tools: Se
                 m["ort"] = _ort_runs(ex)
                 if m["ort"] is None:
                     break
-    return {"tools": list(tools), "results": results, "missing": missing}
+    return {"tools": list(tools), "results": results, "missing": missing, "unknown_inputs": unknown_inputs}
 
 
 # ----------------------------------------------------------------------------- report
@@ -407,6 +437,16 @@ def markdown(run: Dict[str, Any]) -> str:
         lines += ["", "## Ops without a shapealg rule", "", "| op | tests | onnxruntime runs it |", "|---|---|---|"]
         for op, m in sorted(run["missing"].items(), key=lambda kv: -kv[1]["tests"]):
             lines.append(f"| {op} | {m['tests']} | {'yes' if m['ort'] is None else 'no: ' + m['ort']} |")
+    if run.get("unknown_inputs"):
+        ng = [(r, v) for r in results for v in r.get("never_guess", ())]
+        c = Counter(v["verdict"] for _, v in ng)
+        lines += ["", "## Never a guess: each folded input left unknown in turn (shapealg)", "",
+                  f"{len(ng)} variants over {sum(1 for r in results if r.get('never_guess'))} tests: "
+                  f"exact {c['exact']}, unknown {c['unknown']}, wrong {c['wrong']}, crash {c['crash']}"]
+        for r, v in ng:
+            if v["verdict"] in ("wrong", "crash"):
+                lines.append(f"- {r['suite']}/{r['name']} input {v['input']!r} ({v['verdict']}): "
+                             f"{v.get('message') or v.get('outputs')}")
     for t in tools:
         bad = [r for r in results if r["tools"][t]["verdict"] in ("wrong", "crash")]
         if bad:
@@ -425,11 +465,14 @@ def main(argv=None) -> int:
     ap.add_argument("--suites", default=",".join(SUITES))
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--only", default=None, help="regex on test names")
+    ap.add_argument("--unknown-inputs", action="store_true",
+                    help="also run shapealg with each folded input left unknown in turn (never a guess)")
     ap.add_argument("--md", default=None)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     os.environ.setdefault("SHAPEALG_STRICT", "1")
-    run = run_all(a.node_dir, a.suites.split(","), a.tools.split(","), a.only, progress=True)
+    run = run_all(a.node_dir, a.suites.split(","), a.tools.split(","), a.only, progress=True,
+                  unknown_inputs=a.unknown_inputs)
     md = markdown(run)
     if a.md:
         Path(a.md).write_text(md)
