@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import sympy
+
 from ..costmodel import free_cost, mul, rule_counted
 from ..dims import MaybeDim, as_dim, exactdiv
 from ..records import Value
@@ -120,4 +122,8 @@ def tensor_scatter(ctx: NodeContext, past: Value, update: Value, write_indices: 
             for i, (p, u) in enumerate(zip(past.shape, update.shape)):
                 if i != a:
                     ctx.require_equal(p, u, f"axis {i}: past_cache {p}, update {u}")
+            p, u = past.shape[a], update.shape[a]
+            if p is not None and u is not None:  # the update is written at write_indices (default 0)
+                ctx.require(sympy.Ge(sympy.sympify(p), sympy.sympify(u)),
+                            f"the update's {u} positions must fit in the cache's {p} (axis {a})")
     return Value(past.shape, past.dtype)

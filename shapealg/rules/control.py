@@ -278,6 +278,40 @@ def loop(ctx: NodeContext, m: Optional[Value] = None, cond: Optional[Value] = No
     return carried_final + scans
 
 
+@register("Scan", since=8, until=8)
+def scan_v8(ctx: NodeContext, seq_lens: Optional[Value] = None, *inputs: Value, body=None, num_scan_inputs=None,
+            directions=None):
+    """Scan-8: every input has a leading batch axis; scan inputs are (batch, sequence, ...). Outputs: the final
+    states (batch, ...), then the scan outputs (batch, sequence, ...)."""
+    if body is None or num_scan_inputs is None:
+        raise RuleError("body / num_scan_inputs attribute missing")
+    ins = [v if v is not None else UNKNOWN for v in inputs]
+    n_scan = int(num_scan_inputs)
+    states, scans = ins[:len(ins) - n_scan], ins[len(ins) - n_scan:]
+    if any(v.shape is None or len(v.shape) < 1 for v in states) or any(v.shape is None or len(v.shape) < 2
+                                                                       for v in scans):
+        raise RuleError("an input's rank is unknown or too small for the batch / sequence axes")
+    batch = next((v.shape[0] for v in ins if v.shape[0] is not None), None)
+    seq_len = next((v.shape[1] for v in scans if v.shape[1] is not None), None)
+    for v in ins:
+        ctx.require_equal(v.shape[0], batch, f"batch axis {v.shape[0]} must equal {batch}")
+    for v in scans:
+        ctx.require_equal(v.shape[1], seq_len, f"sequence axis {v.shape[1]} must equal {seq_len}")
+    inner = [Value(v.shape[1:], v.dtype) for v in states] + [Value(v.shape[2:], v.dtype) for v in scans]
+    res = ctx.run_subgraph(body, inner, "body")
+    _absorb(ctx, res, constraints=False)
+    if res.constraints:
+        ctx.warn("the body's constraints are not applied (Scan-8)")
+    outs = []
+    for i, o in enumerate(res.outputs):
+        if i < len(states):  # a state whose shape changes across iterations: unknown
+            stable = o.shape is not None and _stable_shape(inner[i], o) and o.shape == inner[i].shape
+            outs.append(Value((batch,) + o.shape, o.dtype) if stable else Value(None, o.dtype))
+        else:
+            outs.append(Value(None, o.dtype) if o.shape is None else Value((batch, seq_len) + o.shape, o.dtype))
+    return outs
+
+
 @register("Scan", since=9)
 def scan(ctx: NodeContext, *inputs: Value, body=None, num_scan_inputs=None, scan_input_axes=None,
          scan_input_directions=None, scan_output_axes=None, scan_output_directions=None):
