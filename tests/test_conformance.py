@@ -25,7 +25,7 @@ import conformance  # noqa: E402
 # a representative sample: shape plumbing, windows, data-dependent ops, control flow, sequences, the
 # attention / recurrent / signal / loss families, and the ops whose optional inputs decide shapes
 SAMPLE = ("^test_(split|reshape|resize_(downsample|upsample)_(sizes|scales)_(nearest|linear)|slice|pad|expand|tile"
-          "|squeeze|unsqueeze|concat|gather|topk|onehot|range|constantofshape|conv_|convtranspose|maxpool_2d"
+          "|constant_pad|edge_pad|reflect_pad|wrap_pad|squeeze|unsqueeze|concat|gather|topk|onehot|range|constantofshape|conv_|convtranspose|maxpool_2d"
           "|averagepool_2d|einsum|nonzero|loop|if|scan|sequence|split_to_sequence|optional|attention_4d|attention_3d"
           "|rms_normalization|rotary_embedding|lstm|gru|rnn|dft|stft|hann|mel|nllloss_NCd1_|sce_mean|cumprod"
           "|tensorscatter|layer_normalization_4d|center_crop_pad|col2im|reduce_sum|dropout)")

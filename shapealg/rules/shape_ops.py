@@ -308,9 +308,10 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
     r = len(x.shape)
     p = dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
     ax = const_ints(axes_in, "axes") if axes_in is not None else list(range(r))
+    ax = [norm_axis(a, r) for a in ax]  # before use: negative axes name the same dims
     if p is None:
+        ctx.warn("the pads are computed at run time and could not be derived; padded dims unknown")
         return Value(tuple(d if i not in ax else None for i, d in enumerate(x.shape)), x.dtype)
-    ax = [norm_axis(a, r) for a in ax]
     k = len(ax)
     if len(p) != 2 * k:
         raise RuleError(f"{len(p)} pads for {k} axes")
