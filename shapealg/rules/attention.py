@@ -10,6 +10,7 @@ from ..costmodel import free_cost, mul, rule_counted
 from ..dims import MaybeDim, as_dim, exactdiv
 from ..records import Value
 from ._util import norm_axis, unidirectional
+from .elementwise import elementwise_cost
 from .norm import norm_cost
 from .registry import NodeContext, RuleError, register
 
@@ -127,3 +128,17 @@ def tensor_scatter(ctx: NodeContext, past: Value, update: Value, write_indices: 
                 ctx.require(sympy.Ge(sympy.sympify(p), sympy.sympify(u)),
                             f"the update's {u} positions must fit in the cache's {p} (axis {a})")
     return Value(past.shape, past.dtype)
+
+
+@register("SwiGLU", since=28, cost=elementwise_cost)
+def swiglu(ctx: NodeContext, a: Value, b: Value, *, alpha=1.0):
+    """Swish(A) * B: A and B of one shape (no broadcasting), the output that shape."""
+    if b.shape is not None:
+        if len(b.shape) != len(a.shape):
+            ctx.require(False, f"A has rank {len(a.shape)}, B {len(b.shape)} (they must have one shape)")
+        else:
+            for i, (x, y) in enumerate(zip(a.shape, b.shape)):
+                ctx.require_equal(x, y, f"axis {i}: A {x}, B {y} (no broadcasting)")
+    shape = tuple(x if x is not None else y for x, y in zip(a.shape, b.shape)) if b.shape is not None and \
+        len(b.shape) == len(a.shape) else a.shape
+    return Value(shape, a.dtype)
