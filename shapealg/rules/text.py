@@ -114,6 +114,24 @@ def regressor(ctx: NodeContext, x: Value, *, n_targets=None, targets=None, **_):
     return Value((n, t), DType.FLOAT)
 
 
+@register("OneHotEncoder", domain=ML, cost=free_cost)
+def one_hot_encoder(ctx: NodeContext, x: Value, *, cats_int64s=None, cats_strings=None, zeros=1):
+    """The input's shape plus one axis of the categories' count."""
+    cats = cats_int64s if cats_int64s is not None else cats_strings
+    if not cats:
+        raise RuleError("cats_int64s / cats_strings attribute missing")
+    return Value(tuple(x.shape) + (len(cats),), DType.FLOAT)
+
+
+@register("FeatureVectorizer", domain=ML, cost=free_cost)
+def feature_vectorizer(ctx: NodeContext, *xs: Value, inputdimensions=None):
+    """[N, sum(inputdimensions)]: the inputs' features side by side."""
+    if not inputdimensions or not xs or xs[0] is None or xs[0].shape is None:
+        raise RuleError("inputdimensions attribute or input shapes missing")
+    n = xs[0].shape[0] if len(xs[0].shape) >= 2 else 1
+    return Value((n, sum(inputdimensions)), DType.FLOAT)
+
+
 # ---------------------------------------------------------------- ai.onnx.preview.training
 
 
