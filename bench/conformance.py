@@ -450,6 +450,11 @@ def markdown(run: Dict[str, Any]) -> str:
             if v["verdict"] in ("wrong", "crash"):
                 lines.append(f"- {r['suite']}/{r['name']} input {v['input']!r} ({v['verdict']}): "
                              f"{v.get('message') or v.get('outputs')}")
+    if "shapealg" in tools:
+        unruled = ops_without_rule()
+        lines += ["", "## Ops onnx defines with no shapealg rule (whether or not a test uses them)", ""]
+        for dom, ops in unruled.items():
+            lines.append(f"- {dom or 'ai.onnx'} ({len(ops)}): {', '.join(ops) if ops else 'none'}")
     for t in tools:
         bad = [r for r in results if r["tools"][t]["verdict"] in ("wrong", "crash")]
         if bad:
@@ -460,6 +465,21 @@ def markdown(run: Dict[str, Any]) -> str:
                     f"{k}: got {v[1]} expected {v[2]}" for k, v in info.get("outputs", {}).items() if v[0] == "wrong")
                 lines.append(f"- {r['suite']}/{r['name']} ({info['verdict']}): {why[:300]}")
     return "\n".join(lines) + "\n"
+
+
+def ops_without_rule() -> Dict[str, List[str]]:
+    """{domain: op types} of every op the installed onnx defines (non-deprecated) that has no shapealg rule at
+    the op's newest opset."""
+    import shapealg.rules  # noqa: F401  (registers every rule)
+    from shapealg.rules.registry import lookup
+    out: Dict[str, List[str]] = {}
+    for sch in onnx.defs.get_all_schemas():
+        if sch.deprecated:
+            continue
+        dom = sch.domain
+        if lookup(dom, sch.name, sch.since_version) is None:
+            out.setdefault(dom, []).append(sch.name)
+    return {d: sorted(v) for d, v in sorted(out.items())}
 
 
 def main(argv=None) -> int:
