@@ -628,6 +628,20 @@ case("tensor_scatter", lambda: hi(one("TensorScatter", {"p": ["N", 2, "H", 4], "
 case("convtranspose_symbolic_weight", lambda: one("ConvTranspose", {"x": [1, 4, "H", "W"], "w": [4, 2, "L", "L"]},
                                                   strides=[2, 2]),
      grid(["H", "W", "L"], [1, 2, 3, 5]), checks=[shape_is("y", 1, 2, "2*H + L - 2", "2*W + L - 2")])
+case("cumprod", lambda: hi(one("CumProd", {"x": ["N", "L"]}, {"a": np.array(1, np.int64)}), 26),
+     grid(["N", "L"], [1, 2, 5]), checks=[shape_is("y", "N", "L")])
+case("bitcast", lambda: hi(one("BitCast", {"x": ["N", "L"]}, to=T.INT32), 26), grid(["N", "L"], [1, 2, 5]),
+     checks=[shape_is("y", "N", "L")])
+case("deform_conv", lambda: hi(one("DeformConv", {"x": ["N", 2, "H", "W"], "w": [4, 2, 3, 3],
+                                                   "off": ["N", 18, "L", "D"]}), 19),
+     [{"N": n, "H": h, "W": w_, "L": h - 2, "D": w_ - 2} for n, h, w_ in ((1, 3, 3), (2, 5, 4), (1, 7, 9))],
+     expect_constraints=True, checks=[shape_is("y", "N", 4, "H - 2", "W - 2")])
+case("hann_window", lambda: one("HannWindow", {"x": ["N"]}, {"n": np.array(10, np.int64)}, order=["n"]),
+     grid(["N"], [1, 2]), checks=[shape_is("y", 10)])
+case("tfidf_batched", lambda: one("TfIdfVectorizer", {"x": ["N", "L"]}, types={"x": I64}, opset=9, mode="TF",
+                                  min_gram_length=1, max_gram_length=1, max_skip_count=0, ngram_counts=[0],
+                                  ngram_indexes=[0, 1, 2], pool_int64s=[0, 1, 2]),
+     grid(["N", "L"], [1, 2, 5]), checks=[shape_is("y", "N", 3)])
 case("resize_keep_aspect_not_larger", lambda: one(
     "Resize", {"x": [1, 1, "H", "W"]}, {"roi": np.zeros(0, np.float32), "sc": np.zeros(0, np.float32),
                                         "sz": np.array([8, 8], np.int64)}, opset=18,
