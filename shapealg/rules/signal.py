@@ -36,20 +36,23 @@ def _dft(ctx: NodeContext, x: Value, length: Optional[Value], axis: Optional[int
     if x.shape[-1] is not None:
         ctx.require(x.shape[-1] in (1, 2) if isinstance(x.shape[-1], int) else False,
                     f"the last dim {x.shape[-1]} must be 1 (real) or 2 (complex)")
-    if onesided and inverse:
-        raise RuleError("onesided and inverse together are not supported")
-    out = list(x.shape[:-1]) + [2]
+    irfft = bool(onesided and inverse)  # a one-sided complex spectrum back to a real signal: last dim 1
+    if irfft and x.shape[-1] is not None:
+        ctx.require_equal(x.shape[-1], 2, "an inverse one-sided DFT (IRFFT) needs complex input (last dim 2)")
+    out = list(x.shape[:-1]) + [1 if irfft else 2]
     if not axis_known:  # the axis is computed at run time: every signal dim may change
-        return Value(tuple([None] * (r - 1) + [2]), x.dtype)
+        return Value(tuple([None] * (r - 1) + [out[-1]]), x.dtype)
     if axis < -r or axis >= r - 1 or (-r <= axis < 0 and axis + r >= r - 1):
         raise RuleError(f"axis {axis} out of range for rank {r}")
     a = norm_axis(axis, r)
     n = x.shape[a]
+    if irfft and n is not None:  # n_fft of a one-sided spectrum of n bins: 2 * (n - 1)
+        n = as_dim(2 * (n - 1))
     if length is not None:
         n = scalar_int(ctx, length, "dft_length")
         if n is not None:
             ctx.require_positive(n, "dft_length")
-    if onesided and n is not None:
+    if onesided and not inverse and n is not None:
         n = as_dim(floordiv(n, 2) + 1)
     out[a] = n
     return Value(tuple(out), x.dtype)
