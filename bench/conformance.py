@@ -109,9 +109,10 @@ def collect(node_dir=DEFAULT_NODE_DIR, suites: Sequence[str] = SUITES, only: Opt
         base = generate_node_tests(node_dir) if suite == "node" else DATA_DIR / suite
         for name in sorted(os.listdir(base)):
             d = Path(base) / name
-            if (d / "model.onnx").is_file() and (d / "test_data_set_0").is_dir():
-                if only is None or re.search(only, name):
-                    res.append((suite, d))
+            ok = ((d / "model.onnx").is_file() and (d / "test_data_set_0").is_dir()) or \
+                (name.endswith(".onnx") and (Path(base) / (name[:-5] + "_output_0.pb")).is_file())  # light/
+            if ok and (only is None or re.search(only, name)):
+                res.append((suite, d))
     return res
 
 
@@ -154,9 +155,15 @@ def prepare(case_dir, unfold: Sequence[str] = ()) -> Tuple[onnx.ModelProto, Dict
     removed), the expected outputs {name: (kind, dims)}, and the folded input names. Inputs named in
     ``unfold`` stay graph inputs (their shape known, their contents not): the never-guess variants."""
     case_dir = Path(case_dir)
-    model = onnx.load(str(case_dir / "model.onnx"))
+    if case_dir.suffix == ".onnx":  # the light suite: model.onnx's inputs declared in the file, one output file
+        model = onnx.load(str(case_dir))
+        ds = case_dir.parent / "__none__"
+        out_file = lambda j: case_dir.parent / f"{case_dir.stem}_output_{j}.pb"  # noqa: E731
+    else:
+        model = onnx.load(str(case_dir / "model.onnx"))
+        ds = case_dir / "test_data_set_0"
+        out_file = lambda j: ds / f"output_{j}.pb"  # noqa: E731
     g = model.graph
-    ds = case_dir / "test_data_set_0"
     inits = {i.name for i in g.initializer}
     real_inputs = [vi for vi in g.input if vi.name not in inits]
     folded = []
@@ -194,7 +201,7 @@ def prepare(case_dir, unfold: Sequence[str] = ()) -> Tuple[onnx.ModelProto, Dict
     del g.value_info[:]
     expected: Dict[str, Tuple[str, Any]] = {}
     for j, vo in enumerate(g.output):
-        p = ds / f"output_{j}.pb"
+        p = out_file(j)
         if p.is_file():
             kind, val = _read_pb(p, vo)
             if kind == "tensor":
@@ -381,7 +388,7 @@ def run_all(node_dir=DEFAULT_NODE_DIR, suites: Sequence[str] = SUITES, tools: Se
         r = run_case(d, tools)
         if unknown_inputs:
             r["never_guess"] = never_guess(d)
-        r["suite"], r["name"] = suite, d.name
+        r["suite"], r["name"] = suite, d.name[:-5] if d.suffix == ".onnx" else d.name
         r["dir"] = str(d)
         results.append(r)
         if progress and i % 100 == 0:
@@ -458,12 +465,14 @@ def markdown(run: Dict[str, Any]) -> str:
     for t in tools:
         bad = [r for r in results if r["tools"][t]["verdict"] in ("wrong", "crash")]
         if bad:
-            lines += ["", f"## {t}: wrong / crash", ""]
-            for r in bad:
+            lines += ["", f"## {t}: wrong / crash ({len(bad)})", ""]
+            for r in bad[:60]:
                 info = r["tools"][t]
                 why = info.get("message") or "; ".join(
                     f"{k}: got {v[1]} expected {v[2]}" for k, v in info.get("outputs", {}).items() if v[0] == "wrong")
                 lines.append(f"- {r['suite']}/{r['name']} ({info['verdict']}): {why[:300]}")
+            if len(bad) > 60:
+                lines.append(f"- ... and {len(bad) - 60} more (--json lists them all)")
     return "\n".join(lines) + "\n"
 
 
