@@ -642,6 +642,31 @@ case("tfidf_batched", lambda: one("TfIdfVectorizer", {"x": ["N", "L"]}, types={"
                                   min_gram_length=1, max_gram_length=1, max_skip_count=0, ngram_counts=[0],
                                   ngram_indexes=[0, 1, 2], pool_int64s=[0, 1, 2]),
      grid(["N", "L"], [1, 2, 5]), checks=[shape_is("y", "N", 3)])
+case("swish", lambda: hi(one("Swish", {"x": ["N", "L"]}), 24), grid(["N", "L"], [1, 2, 5]),
+     checks=[shape_is("y", "N", "L")])
+case("mel_weight_matrix", lambda: one("MelWeightMatrix", {"x": ["N"]}, {
+    "m": np.array(8, np.int64), "d": np.array(16, np.int64), "sr": np.array(8000, np.int64),
+    "lo": np.array(0.0, np.float32), "hi_": np.array(4000.0, np.float32)}, order=["m", "d", "sr", "lo", "hi_"]),
+     grid(["N"], [1, 2]), checks=[shape_is("y", 9, 8)])
+
+
+def test_sequence_split_at_concat_against_onnxruntime():
+    """Sequences: element shapes tracked through SplitToSequence, SequenceAt, SequenceLength and
+    ConcatFromSequence (onnxruntime's run of the sequence value itself is a stack, so only tensors are compared)."""
+    m = model([node("SplitToSequence", ["x"], ["s"], axis=1),
+               node("SequenceAt", ["s", "i"], ["a"]),
+               node("SequenceLength", ["s"], ["n"]),
+               node("ConcatFromSequence", ["s"], ["y"], axis=0),
+               node("ConcatFromSequence", ["s"], ["z"], axis=1, new_axis=1)], {"x": ["N", 3, "L"]},
+              inits={"i": np.array(-1, np.int64)})
+    r = infer(m, symbolize_spatial=False)
+    assert not r.warnings, r.warnings
+    for chk in (shape_is("a", "N", 1, "L"), shape_is("n"), shape_is("y", "3*N", 1, "L"), shape_is("z", "N", 3, 1, "L")):
+        chk(r)
+    for env in grid(["N", "L"], [1, 2, 5]):
+        got = run_ort(m, {"x": (env["N"], 3, env["L"])})
+        for name in ("a", "y", "z"):
+            assert tuple(evaluate(d, env) for d in r.values[name].shape) == got[name], (name, env, got[name])
 case("resize_keep_aspect_not_larger", lambda: one(
     "Resize", {"x": [1, 1, "H", "W"]}, {"roi": np.zeros(0, np.float32), "sc": np.zeros(0, np.float32),
                                         "sz": np.array([8, 8], np.int64)}, opset=18,
