@@ -182,7 +182,10 @@ def unknown_parts(res: InferResult) -> List[str]:
         if bad:
             out.append(str(bad[0]))
             continue
-        lost = [o for o in n.outputs if o and o in used and o in res.values and not _known(res.values[o].shape)]
-        if lost and all(_known(res.values[i].shape) for i in n.inputs if i and i in res.values):
+        # a sequence / optional counts through the tensors read from it (an empty sequence has no shape)
+        lost = [o for o in n.outputs if o and o in used and o in res.values and res.values[o].kind == "tensor"
+                and not _known(res.values[o].shape)]
+        if lost and all(_known(res.values[i].shape) for i in n.inputs
+                        if i and i in res.values and res.values[i].kind == "tensor"):
             out.append(f"node {n.name!r} (op {n.op_type}): output {lost[0]!r} not fully derived")
     return out

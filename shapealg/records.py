@@ -94,6 +94,7 @@ class ValueInfo:
     shape: Shape
     dtype: int
     producer: Optional[str]  # node name; None for graph inputs and initializers
+    kind: str = "tensor"     # "sequence" / "optional": ``shape`` is the elements' (Value.kind)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,10 @@ def to_json(a) -> dict:
         "inputs": {gi.name: shape_json(gi.shape) for gi in g.inputs},
         "outputs": {o: shape_json(r.values[o].shape) if o in r.values else None for o in g.outputs},
         "values": {name: {"shape": shape_json(v.shape), "dtype": _DTYPES.get(v.dtype, "undefined"),
-                          "producer": v.producer} for name, v in r.values.items()},
+                          "producer": v.producer,
+                          # a sequence / optional: "shape" is its elements' (dims they share, null where not)
+                          **({"kind": v.kind} if getattr(v, "kind", "tensor") != "tensor" else {})}
+                   for name, v in r.values.items()},
         "nodes": [{"name": n.name, "op_type": n.op_type, "domain": n.domain, "inputs": list(n.inputs),
                    "outputs": list(n.outputs), "params": n.params, "buffers": n.buffers, "macs": dim_json(n.macs),
                    "supported": n.supported, "warnings": list(n.warnings)} for n in r.nodes],
