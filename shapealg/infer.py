@@ -105,7 +105,7 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
         for o in rec.outputs:
             if o:
                 v = env[o]
-                values[o] = ValueInfo(o, v.shape, v.dtype, scope.producers[o].name)
+                values[o] = ValueInfo(o, v.shape, v.dtype, scope.producers[o].name, v.kind)
     # reader findings (unsafe external data...) come first
     diags = tuple(file_note(w) for w in graph.warnings) + res.diagnostics
     return InferResult(graph, values, res.nodes, res.constraints, diags, dict(scope.declared), dict(assume.lower))

@@ -370,7 +370,7 @@ def _bounded(ctx: NodeContext, v: Value) -> Value:
     if lost:
         ctx.warn(f"a shape formula passed the work limit ({_algebra.MAX_SIZE} terms); that dim is left unknown",
                  Kind.LIMIT)
-    return Value(shape, v.dtype, value, v.is_initializer)
+    return replace(v, shape=shape, value=value)
 
 
 def _known_bounds(v: Optional[Value]):

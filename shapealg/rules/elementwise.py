@@ -25,6 +25,7 @@ UNARY = (
     "HardSwish", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu", "Mish", "Sin", "Cos", "Tan",
     "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Round", "IsNaN", "IsInf", "BitwiseNot",
     "Shrink", "Softmax", "LogSoftmax", "Hardmax", "LRN", "MeanVarianceNormalization", "Trilu", "CumSum",
+    "CumProd", "Swish",
 )
 
 
@@ -80,14 +81,26 @@ def unary_value(ctx: NodeContext, x: Value, **_):
     val = None
     if x.value is not None:
         f = _UNARY_VALUE[ctx.op_type]
-        vals = [f(v) for v in x.value]
+        try:
+            vals = [f(v) for v in x.value]
+        except (ValueError, OverflowError):  # a NaN / inf (sqrt of a negative): contents not tracked
+            vals = [None]
         val = None if any(v is None for v in vals) else tuple(vals)
     return Value(x.shape, x.dtype if ctx.op_type != "Not" else 9, val)
 
 
 @register("Dropout")
 def dropout(ctx: NodeContext, x: Value, *rest, **_):
-    return [Value(x.shape, x.dtype, x.value), Value(x.shape, 9)]
+    # the contents pass through only in inference mode: training_mode (input 2) absent or a known 0
+    mode = rest[1] if len(rest) > 1 else None
+    inference = mode is None or (mode.value is not None and len(mode.value) == 1 and mode.value[0] in (0, False))
+    return [Value(x.shape, x.dtype, x.value if inference else None), Value(x.shape, 9)]
+
+
+@register("BitCast", since=26)
+def bit_cast(ctx: NodeContext, x: Value, *, to=None):
+    """The same bits read as ``to`` (of the same width): the input's shape."""
+    return Value(x.shape, int(to or 0))
 
 
 @register("Cast", "CastLike")
@@ -275,7 +288,7 @@ ELEMENTWISE_OPS = (
     "Selu", "Celu", "Gelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Shrink", "Exp", "Log", "Sqrt",
     "Reciprocal", "Neg", "Abs", "Ceil", "Floor", "Round", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
     "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Clip", "IsNaN", "IsInf", "Softmax", "LogSoftmax",
-    "Hardmax", "CumSum", "Silu", "BiasGelu", "FastGelu", "QuickGelu",
+    "Hardmax", "CumSum", "Silu", "BiasGelu", "FastGelu", "QuickGelu", "CumProd", "Swish",
 )
 
 
@@ -300,7 +313,7 @@ def elementwise_cost(node, view, conv) -> OpCost:
 
 # Silu has no shape rule yet; its cost is stated for files whose other ops are analysed
 describe(*ELEMENTWISE_OPS, cost=elementwise_cost)
-describe("Identity", "Dropout", "Cast", "CastLike", "Trilu", cost=free_cost)
+describe("Identity", "Dropout", "Cast", "CastLike", "Trilu", "BitCast", cost=free_cost)
 describe("MeanVarianceNormalization", "LRN", cost=norm_cost)
 
 

@@ -185,6 +185,10 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
     d = x.shape[a]
     sizes = dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
     n = num_outputs or (len(sizes) if sizes else ctx.n_outputs)
+    if split_in is not None and sizes is None:  # sizes given but computed at run time: never an equal split
+        ctx.warn("the split sizes are computed at run time and could not be derived; the split axis of every "
+                 "output is unknown")
+        return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * ctx.n_outputs
     if sizes is None:
         if d is None:
             return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * n
@@ -254,9 +258,10 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
     r = len(x.shape)
     p = dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
     ax = const_ints(axes_in, "axes") if axes_in is not None else list(range(r))
+    ax = [norm_axis(a, r) for a in ax]  # before use: negative axes name the same dims
     if p is None:
+        ctx.warn("the pads are computed at run time and could not be derived; padded dims unknown")
         return Value(tuple(d if i not in ax else None for i, d in enumerate(x.shape)), x.dtype)
-    ax = [norm_axis(a, r) for a in ax]
     k = len(ax)
     if len(p) != 2 * k:
         raise RuleError(f"{len(p)} pads for {k} axes")
