@@ -235,8 +235,8 @@ def simplify_bool(c):
                 q = _algebra.quotient_equation(*sides) if c.rel_op == "==" else None
                 if q is not None:
                     return simplify_bool(q)
-                return c.func(*sides)
-            return c.func(canon(c.lhs), canon(c.rhs))
+                return c.func(*sides, evaluate=False)  # decided above: sympy's own evaluation only costs
+            return c.func(canon(c.lhs), canon(c.rhs), evaluate=False)
         except (_algebra.TooComplex, TypeError, ValueError):
             return c
     return c

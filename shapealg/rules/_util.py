@@ -52,7 +52,8 @@ def broadcast_dim(ctx: NodeContext, a: MaybeDim, b: MaybeDim, where: str) -> May
         ctx.require(False, f"{where}: cannot broadcast {a} with {b}")
         return a
     sa, sb = sympy.sympify(a), sympy.sympify(b)
-    ctx.require(sympy.Or(sympy.Eq(sa, sb), sympy.Eq(sa, 1), sympy.Eq(sb, 1)),
+    eq = lambda x, y: sympy.Eq(x, y, evaluate=False)  # noqa: E731  (decided by the algebra in require)
+    ctx.require(sympy.Or(eq(sa, sb), eq(sa, 1), eq(sb, 1)),
                 f"{where}: dims {a} and {b} must be equal or 1 to broadcast")
     return dmax(a, b)
 
@@ -128,9 +129,9 @@ def unidirectional(ctx: NodeContext, src: Optional[Tuple[MaybeDim, ...]], target
             ctx.require(False, f"{where}: dim {s} cannot broadcast to {t}")
             continue
         # s == t, or s == 1 when s is symbolic
-        cond = sympy.Eq(sympy.sympify(s), sympy.sympify(t))
+        cond = sympy.Eq(sympy.sympify(s), sympy.sympify(t), evaluate=False)
         if not isinstance(s, int):
-            cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1))
+            cond = sympy.Or(cond, sympy.Eq(sympy.sympify(s), 1, evaluate=False))
         ctx.require(cond, f"{where}: dim {s} must equal {t} (or be 1) to broadcast to it")
 
 

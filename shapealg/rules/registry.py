@@ -176,7 +176,7 @@ class NodeContext:
             return
         if known_equal(a, b) is True:
             return
-        self.require(sympy.Eq(sympy.sympify(canon(a)), sympy.sympify(canon(b))), reason)
+        self.require(sympy.Eq(sympy.sympify(canon(a)), sympy.sympify(canon(b)), evaluate=False), reason)
 
     def require_positive(self, d: MaybeDim, what: str) -> None:
         """``d >= 1``: only where the op's spec or the runtime refuse an empty axis (Conv's output, which
@@ -196,7 +196,7 @@ class NodeContext:
             return
         if known_ge(d, k) is True:
             return
-        self.require(sympy.Ge(canon(d), k), f"{what} = {d} must be >= {k}")
+        self.require(sympy.Ge(canon(d), k, evaluate=False), f"{what} = {d} must be >= {k}")
 
     def warn(self, message: str, kind: str = "note") -> None:
         """A diagnostic about this node (``message`` without the node / op prefix: the formatter adds it)."""

@@ -101,7 +101,7 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
                 and i < len(x.shape) and x.shape[i] is not None:
             # a computed dim that is 0 at some sizes copies the input's dim there: Piecewise((x_i, d == 0), (d, True))
             try:
-                out.append(canon(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True), evaluate=False)))
+                out.append(canon(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0, evaluate=False)), (d, True), evaluate=False)))
             except ArithmeticError:  # sympy cannot decide the condition (PrecisionExhausted): unknown
                 out.append(None)
         elif isinstance(d, int) and d == -1:
@@ -117,7 +117,7 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
         if total is not None and known is not None:
             r = mod(total, known) if known != 0 else 0
             if r != 0:
-                ctx.require(sympy.Eq(sympy.sympify(r), 0) if not isinstance(r, int) else False,
+                ctx.require(sympy.Eq(sympy.sympify(r), 0, evaluate=False) if not isinstance(r, int) else False,
                             f"{total} elements cannot be reshaped to {_fmt(out)}: not divisible by {known}")
             out[infer_at] = exactdiv(total, known) if known != 0 else 0
             ctx.require_nonnegative(out[infer_at], f"the inferred (-1) dim {infer_at}")
@@ -196,7 +196,7 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
         if num_outputs is None:  # legacy equal split: must divide evenly
             r = mod(d, n)
             if r != 0:
-                ctx.require(sympy.Eq(sympy.sympify(r), 0) if not isinstance(r, int) else False,
+                ctx.require(sympy.Eq(sympy.sympify(r), 0, evaluate=False) if not isinstance(r, int) else False,
                             f"axis {a} of size {d} must split evenly into {n}")
             sizes = [exactdiv(d, n)] * n
         else:
