@@ -5,6 +5,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import sympy
+from sympy.printing.str import StrPrinter
 
 from ..dims import symbol
 from ..enums import Verdict
@@ -17,6 +18,34 @@ from .atoms import Atom, make_atom
 from .solve import Solved, solve_atoms
 
 # ---------------------------------------------------------------- analyze_domain
+
+class _Words(StrPrinter):
+    """A condition as a person writes it: ``X % 64 == 0``, ``a == b``, ``and`` / ``or``."""
+
+    def _print_Equality(self, e):
+        return self._rel(e, "==")
+
+    def _print_Unequality(self, e):
+        return self._rel(e, "!=")
+
+    def _rel(self, e, op):
+        side = lambda x: (f"{self._print(x.args[0])} % {self._print(x.args[1])}"  # noqa: E731
+                          if isinstance(x, sympy.Mod) else self._print(x))
+        return f"{side(e.lhs)} {op} {side(e.rhs)}"
+
+    def _print_And(self, e):
+        return " and ".join(self._group(a) for a in e.args)
+
+    def _print_Or(self, e):
+        return " or ".join(self._group(a) for a in e.args)
+
+    def _group(self, a):
+        return f"({self._print(a)})" if isinstance(a, (sympy.And, sympy.Or)) else self._print(a)
+
+
+def words(cond) -> str:
+    return _Words().doprint(cond)
+
 
 def _atoms_of(constraints: Sequence[Constraint]) -> Tuple[List[Constraint], List[Atom]]:
     seen = set()
@@ -125,7 +154,7 @@ def _summary(d_verdict: Verdict, solved: Solved, names, finite_syms, finite_coun
             else:
                 other.append(piece)
     for c in solved.comps:
-        conds = " and ".join(str(a.expr) for a in c.atoms)
+        conds = " and ".join(words(a.expr) for a in c.atoms)
         if c.finite:
             other.append(f"({', '.join(c.names)}) in {len(c.points)} combinations where {conds}")
         else:
