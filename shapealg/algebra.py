@@ -54,7 +54,8 @@ _SIZE: Dict[tuple, int] = {}
 # assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them).
 # Every memoised function whose answer depends on ranges is ``@_ranged``: it has one cache per set of
 # assumptions (the module's names are rebound when the assumptions change), so an answer never depends on
-# what was computed before under other assumptions.
+# what was computed before under other assumptions. Those functions are private: the public ones call them
+# through the module's names, so a caller that imported a public name still sees the assumptions in force.
 # ---------------------------------------------------------------------------------------------------
 _LOWER: Dict[str, int] = {}
 _RANGED: Dict[str, object] = {}       # name -> the plain function
@@ -1041,9 +1042,14 @@ def _split(p: tuple) -> list:
 # ---------------------------------------------------------------------------------------------------
 # the public face
 # ---------------------------------------------------------------------------------------------------
-@_ranged
 def canonical(e: sympy.Expr) -> sympy.Expr:
-    """The canonical sympy form of a dim formula (raises TooComplex past the work limit)."""
+    """The canonical sympy form of a dim formula (raises TooComplex past the work limit), under the
+    assumptions in force (``assuming``)."""
+    return _canonical(e)
+
+
+@_ranged
+def _canonical(e: sympy.Expr) -> sympy.Expr:
     p = _from_sympy(e)
     out = _to_sympy(p)
     if out.is_Integer:

@@ -91,3 +91,94 @@ def test_equal_formulas_from_different_paths_print_equally():
     pads = [x + sympy.Mod(-x, 7), sympy.Mod(7 - sympy.Mod(x, 7), 7) + x, 7 * sympy.ceiling(x / 7),
             sympy.floor((x + 6) / 7) * 7]
     assert len({str(canonical(p)) for p in pads}) == 1
+
+
+# ------------------------------------------------------------------ lower bounds proved on the way (issue 12)
+from shapealg import algebra as _alg  # noqa: E402
+from shapealg.dims import simplify_bool  # noqa: E402
+
+
+def test_assumed_lower_bound_decides_a_mod_by_a_symbolic_divisor_only_inside():
+    q = 7 * sympy.floor(H / 28 + sympy.Rational(6, 7))  # 0 at H <= 3, >= 7 from H = 4 on
+    e = sympy.Min(sympy.Mod(3, q), q)
+    assert canonical(sympy.Mod(3, q)) != 3  # H = 1..3: the divisor is 0
+    with _alg.assuming({"H": 4}):
+        assert canonical(sympy.Mod(3, q)) == 3
+        assert canonical(sympy.Mod(-3, q)) == q - 3
+        assert bounds(H) == (4, _alg.INF)
+        for h in range(4, 400, 7):  # what it says holds at every size the bound allows
+            assert _value(canonical(e), (h, 1, 1)) == _value(e, (h, 1, 1))
+    # restored: the answer outside never depends on what was computed inside
+    assert bounds(H) == (1, _alg.INF) and canonical(sympy.Mod(3, q)) != 3
+
+
+def test_mod_by_a_symbolic_divisor_is_bounded_by_it():
+    x = sympy.floor(H / 4)
+    with _alg.assuming({"H": 4}):
+        m = sympy.Mod(-3, x)
+        assert canonical(sympy.Min(m, x)) == canonical(m)  # Mod(a, x) <= x - 1
+        assert canonical(sympy.Max(0, x - m)) == canonical(x - m)
+        for h in range(4, 300):
+            assert _value(canonical(sympy.Max(0, x - m) + sympy.Max(0, m)), (h, 1, 1)) == h // 4
+
+
+def test_least_satisfying_is_the_first_size_that_passes():
+    c = sympy.Ge(sympy.floor((H - 4) / 4) + 1, 1)
+    assert _alg.least_satisfying(c, "H", 1) == 4
+    assert _alg.least_satisfying(sympy.Eq(sympy.Mod(H, 32), 0), "H", 1) == 32
+    assert _alg.least_satisfying(sympy.Ge(H, 10 ** 6), "H", 1, steps=10) == 12  # not found: past the steps
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_equations_keep_their_set_of_sizes(seed):
+    rng = random.Random(1000 + seed)
+    for _ in range(10):
+        a, b = _rand_expr(rng, 3), _rand_expr(rng, 3)
+        k = rng.choice([1, 7, 64])
+        for lhs, rhs in ((a, b), (k * a, k * b), (k * sympy.Mod(a, 4), 0), (4 * sympy.floor(a / 4), a)):
+            try:
+                c = simplify_bool(sympy.Eq(lhs, rhs))
+            except TooComplex:
+                continue
+            for pt in POINTS:
+                env = dict(zip(SYMS, map(sympy.Integer, pt)))
+                want = bool(sympy.Eq(lhs.xreplace(env) if isinstance(lhs, sympy.Basic) else lhs,
+                                     rhs.xreplace(env) if isinstance(rhs, sympy.Basic) else rhs))
+                got = c if isinstance(c, bool) else bool(c.xreplace(env))
+                assert got == want, (lhs, rhs, c, pt)
+
+
+def test_one_spelling_per_equation():
+    x = sympy.floor(H / 28 + sympy.Rational(6, 7)) * sympy.floor(W / 28 + sympy.Rational(6, 7))
+    a = simplify_bool(sympy.Eq(64 * sympy.floor(x / 64), x))
+    b = simplify_bool(sympy.Eq(7203 * sympy.Mod(x, 64), 0))
+    assert a == b and isinstance(a.lhs, sympy.Mod)
+    # a Linear's feature count stays as written
+    f = simplify_bool(sympy.Eq(32 * (sympy.floor(H / 2) - 2) * (sympy.floor(W / 2) - 2), 387200))
+    assert 387200 in (f.lhs, f.rhs)
+
+
+def test_floor_quotient_equation_is_solved_for_the_divisor():
+    x = H * W
+    for c, k in ((768, 768), (1536, 384), (768, 3), (768, 0), (768, 100), (10, 2)):
+        cond = simplify_bool(sympy.Eq(sympy.floor(c / x), k))
+        for v in range(1, 2000):
+            got = bool(cond.xreplace({H: v, W: 1})) if not isinstance(cond, bool) and cond not in (
+                sympy.true, sympy.false) else bool(cond)
+            assert got == (c // v == k), (c, k, v, cond)
+
+
+def test_the_walker_proves_lower_bounds_from_the_model_graph_only():
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from shapealg.infer import infer
+    w = numpy_helper.from_array(np.zeros((8, 3, 4, 4), np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[4, 4], strides=[4, 4], name="patch")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    r = infer(m)
+    assert dict(r.assumed) == {"H": 4, "W": 4}
+    assert bounds(H) == (1, _alg.INF)  # restored after the walk
