@@ -17,7 +17,7 @@ GOOD = ("agree", "failed-as-predicted")
 @dataclass(frozen=True)
 class CheckedSize:
     profile: int
-    kind: str              # min / opt / max / valid sample / invalid sample
+    kind: str              # min / opt / max / valid sample / invalid sample / invalid edge (just outside)
     size: Dict[str, int]
     predicted_valid: bool
     outcome: str           # validate's outcome
@@ -59,7 +59,8 @@ class ProfileCheck:
 
 def sample_sizes(report, per_profile: int = 4, seed: int = 0) -> List[Tuple[int, str, Dict[str, int]]]:
     """(profile, kind, size): min / opt / max of each profile, up to ``per_profile`` valid sizes sampled in its
-    box and up to ``per_profile`` invalid ones (where the box holds any)."""
+    box and up to ``per_profile`` invalid ones (where the box holds any), and the invalid sizes just outside the
+    box (one past max, one before min) where the valid set ends there."""
     dom = report.analysis.domain
     rng = np.random.default_rng(seed)
     out: List[Tuple[int, str, Dict[str, int]]] = []
@@ -81,6 +82,11 @@ def sample_sizes(report, per_profile: int = 4, seed: int = 0) -> List[Tuple[int,
             vals[d.name] = v[(v - d.min) % d.stride == 0]
         for _ in range(per_profile):
             add(i, "valid sample", {k: int(v[rng.integers(len(v))]) for k, v in vals.items()})
+        for d in p.dims:  # just outside the box, where the valid set ends there
+            for w, v in (("max", d.max + 1), ("min", d.min - 1)):
+                env = {**p.point(w), d.name: v}
+                if v >= 1 and not dom.contains(env):
+                    add(i, "invalid edge", env)
         bad, tries = 0, 0
         while bad < per_profile and tries < 200 and not p.exact:
             tries += 1

@@ -32,25 +32,52 @@ def fmt_bytes(n: Optional[int]) -> str:
     return f"{n} B"
 
 
-_REPORTS: Dict[int, tuple] = {}
+class _Memory:
+    """Bytes of every activation at a size and the peak of live bytes (``cost.memory.Liveness``, the sweep the cost
+    report's peak formula is made of), from every value's shape evaluated exactly (``validate``'s Evaluator,
+    compiled once per analysis): the same numbers as ``CostReport.series`` without compiling formulas per call."""
+
+    def __init__(self, a):
+        from ..cost.memory import DTYPE_BYTES, Liveness
+        from ..validate.evaluator import evaluator_for
+        self.live = Liveness(a.result)
+        self.ev = evaluator_for(a)
+        vals = a.result.values
+        self.size = {}
+        for name in self.live.bytes:
+            v = vals.get(name)
+            dt = v.dtype if v is not None else None
+            if dt in DTYPE_BYTES:
+                self.size[name] = DTYPE_BYTES[dt]
+        self.symbols = list(a.result.symbols)
+
+    def at(self, env: Dict[str, int]) -> Dict[str, Optional[int]]:
+        import math
+        env = {**{s: 1 for s in self.symbols}, **env}
+        _, shape = self.ev.shapes_at(env)
+        by = {}
+        for name, k in self.size.items():
+            shp = shape(name)
+            if shp is None or any(type(d) is not int for d in shp):
+                continue
+            n = 1
+            for d in shp:
+                n *= max(d, 0)
+            by[name] = int(math.ceil(n * k))
+        peak, _ = self.live.peak_at(by)
+        return {"activation_bytes": int(sum(by.values())), "peak_bytes": int(peak)}
 
 
-def _cost(a):
-    hit = _REPORTS.get(id(a.result))
-    if hit is not None and hit[0] is a.result:
-        return hit[1]
-    from ..cost import cost
-    rep = cost(a)
-    _REPORTS.clear()
-    _REPORTS[id(a.result)] = (a.result, rep)
-    return rep
+_MEMO: Dict[int, tuple] = {}
 
 
 def memory_at(a, envs: Sequence[Dict[str, int]]) -> List[Dict[str, Optional[int]]]:
-    """Activation bytes (every value once) and peak live bytes at each size, from the cost formulas."""
-    rep = _cost(a)
-    rows = rep.series(list(envs))
-    return [{"activation_bytes": r["activation_bytes"], "peak_bytes": r["peak_bytes"]} for r in rows]
+    """Activation bytes (every value once) and peak live bytes at each size."""
+    hit = _MEMO.get(id(a.result))
+    if hit is None or hit[0] is not a.result:
+        _MEMO.clear()
+        hit = _MEMO[id(a.result)] = (a.result, _Memory(a))
+    return [hit[1].at(dict(e)) for e in envs]
 
 
 def with_memory(a, profiles, weights: int):
@@ -60,11 +87,11 @@ def with_memory(a, profiles, weights: int):
     return [replace(p, memory={**r, "weights_bytes": weights}) for p, r in zip(profiles, rows)]
 
 
-def fit_memory(a, profiles, combos, limit: int, weights: int, dom) -> Tuple[list, List[str]]:
+def fit_memory(a, profiles, limit: int, weights: int, dom) -> Tuple[list, List[str]]:
     """Each profile's max lowered (every dynamic size scaled down together along min..max, snapped to the
     part's valid values) to the largest one whose peak live activations + weights fit ``limit``; a profile
     whose min does not fit is dropped, and said so."""
-    from .parts import DimRange, describe_invalid
+    from .parts import DimRange, below_valid, describe_invalid
     from .profiles import input_specs, refinish
     specs = input_specs(a)
     out, notes = [], []
@@ -73,8 +100,7 @@ def fit_memory(a, profiles, combos, limit: int, weights: int, dom) -> Tuple[list
         m = memory_at(a, [env])[0]
         return (m["peak_bytes"] or 0) + weights
 
-    for p, combo in zip(profiles, combos):
-        parts = {q.name: q for q in combo}
+    for p in profiles:
         if total(p.point("max")) <= limit:
             out.append(p)
             continue
@@ -84,7 +110,8 @@ def fit_memory(a, profiles, combos, limit: int, weights: int, dom) -> Tuple[list
             continue
 
         def at(t: float):
-            return {d.name: parts[d.name].below(d.min + int(t * (d.max - d.min))) for d in p.dims}
+            return {d.name: below_valid(dom, d.name, d.min, d.max, d.stride, d.min + int(t * (d.max - d.min)))
+                    for d in p.dims}
         lo, hi = 0.0, 1.0
         for _ in range(30):
             mid = (lo + hi) / 2
@@ -95,12 +122,11 @@ def fit_memory(a, profiles, combos, limit: int, weights: int, dom) -> Tuple[list
         mx = at(lo)
         # then each size alone as far up as it fits (a batch can grow where the image cannot, and back)
         for d in p.dims:
-            q = parts[d.name]
             v = mx[d.name]
-            step = q.stride
+            step = d.stride
             a_, b_ = v, d.max
             while a_ < b_:
-                m = q.below(a_ + max(step, (b_ - a_) // 2 // step * step))
+                m = below_valid(dom, d.name, d.min, d.max, step, min(b_, a_ + max(step, (b_ - a_) // 2 // step * step)))
                 if m <= a_:
                     break
                 if total({**mx, d.name: m}) <= limit:
@@ -112,7 +138,8 @@ def fit_memory(a, profiles, combos, limit: int, weights: int, dom) -> Tuple[list
         for d in p.dims:
             new_max = mx[d.name]
             n_ok, inv = describe_invalid(dom, d.name, d.min, new_max, d.stride)
-            dims.append(DimRange(d.name, d.role, d.min, min(d.opt, new_max), new_max, d.stride, n_ok, inv))
+            opt_v = below_valid(dom, d.name, d.min, new_max, d.stride, d.opt)
+            dims.append(DimRange(d.name, d.role, d.min, opt_v, new_max, d.stride, n_ok, inv))
         before = p.label()
         q = refinish(a, specs, p, tuple(dims),
                      notes=(f"max lowered from {', '.join(f'{d.name}={d.max}' for d in p.dims)} to fit "

@@ -87,14 +87,6 @@ class DimRange:
                 "invalid": self.invalid or None}
 
 
-def role_of(name: str, spatial: Sequence[str]) -> str:
-    if name in spatial:
-        return "spatial"
-    if name.lower() in BATCH_NAMES:
-        return "batch"
-    return "sequence"
-
-
 def symbol_values(dom, name: str, lo: int, hi: int) -> np.ndarray:
     """The valid values of ``name`` in lo..hi according to its exact set (every size when it has none)."""
     s = dom.sets.get(name)
@@ -102,6 +94,27 @@ def symbol_values(dom, name: str, lo: int, hi: int) -> np.ndarray:
         return np.arange(lo, hi + 1, dtype=np.int64)
     v = s.values_upto(hi)
     return v[v >= lo]
+
+
+def valid_in(dom, name: str, lo: int, hi: int, stride: int = 1) -> np.ndarray:
+    """The valid values of ``name`` in lo..hi on the stride from lo."""
+    v = symbol_values(dom, name, lo, hi)
+    return v[(v - lo) % stride == 0] if stride > 1 else v
+
+
+def nearest_valid(dom, name: str, lo: int, hi: int, stride: int, v: int) -> int:
+    """The valid value of lo..hi (on the stride) nearest to v (the smaller on a tie); lo when there is none."""
+    vals = valid_in(dom, name, lo, hi, stride)
+    if not len(vals):
+        return lo
+    i = int(np.argmin(np.abs(vals - v) * 2 + (vals > v)))
+    return int(vals[i])
+
+
+def below_valid(dom, name: str, lo: int, hi: int, stride: int, v: int) -> int:
+    """The largest valid value of lo..min(v, hi) (on the stride); lo when there is none."""
+    vals = valid_in(dom, name, lo, min(max(v, lo), hi), stride)
+    return int(vals[-1]) if len(vals) else lo
 
 
 def _runs(vals: np.ndarray) -> List[Tuple[int, int]]:
@@ -167,17 +180,48 @@ def is_product(dom, names: Sequence[str], boxes: Mapping[str, Tuple[int, int]], 
     return all(dom.contains(e) for e in envs)
 
 
-def joint_points(dom, names: Sequence[str], boxes: Mapping[str, Tuple[int, int]], limit: int = MAX_GRID) -> List[Env]:
-    """Every valid point of the box (a finite valid set's points, or the box enumerated when small)."""
-    if dom.finite_set and set(dom.finite_symbols) >= set(names):
-        pts = [dict(zip(dom.finite_symbols, map(int, t))) for t in dom.finite_set]
-        return [{n: p[n] for n in names} for p in pts
-                if all(boxes[n][0] <= p[n] <= boxes[n][1] for n in names)]
-    sizes = [boxes[n][1] - boxes[n][0] + 1 for n in names]
-    if int(np.prod(sizes, dtype=np.float64)) > limit:
-        raise ShapealgError(f"the valid set is not a product of per-size ranges and the box holds "
-                            f"{int(np.prod(sizes, dtype=np.float64))} sizes (over {limit}): give a smaller --range")
+def joint_points(dom, names: Sequence[str], boxes: Mapping[str, Tuple[int, int]], fixed: Mapping[str, int],
+                 limit: int = MAX_GRID) -> List[Tuple[int, ...]]:
+    """Every valid point of the box over ``names`` (the other sizes at ``fixed``): a finite valid set's points,
+    or the box enumerated when it is small enough."""
+    names = list(names)
+    if dom.finite_set and tuple(dom.finite_symbols) and set(dom.finite_symbols) == set(names):
+        idx = [list(dom.finite_symbols).index(n) for n in names]
+        pts = [tuple(int(t[i]) for i in idx) for t in dom.finite_set]
+        pts = [p for p in pts if all(boxes[n][0] <= v <= boxes[n][1] for n, v in zip(names, p))]
+        return [p for p in pts if dom.contains({**fixed, **dict(zip(names, p))})]
+    n_pts = 1
+    for n in names:
+        n_pts *= boxes[n][1] - boxes[n][0] + 1
+    if n_pts > limit:
+        raise ShapealgError(f"the valid set of {', '.join(names)} is not a product of per-size ranges and the box "
+                            f"holds {n_pts} sizes (over {limit}): give a smaller --range")
     grids = np.meshgrid(*[np.arange(boxes[n][0], boxes[n][1] + 1) for n in names], indexing="ij")
-    envs = [dict(zip(names, map(int, t))) for t in zip(*[g.ravel() for g in grids])]
+    pts = [tuple(map(int, t)) for t in zip(*[g.ravel() for g in grids])]
+    envs = [{**fixed, **dict(zip(names, p))} for p in pts]
     blocked = dom.blocking_many(envs) if envs else []
-    return [e for e, b in zip(envs, blocked) if b is None and dom.contains(e)]
+    return [p for p, e, b in zip(pts, envs, blocked) if b is None and dom.contains(e)]
+
+
+def rectangles(points: Sequence[Tuple[int, ...]]) -> List[Tuple[Tuple[int, int], ...]]:
+    """The points covered by boxes whose every point is one of them (greedy: from the smallest point, grown
+    along each axis in turn while the whole new face is in the set)."""
+    import itertools
+    S = set(points)
+    used = set()
+    out = []
+    for p in sorted(S):
+        if p in used:
+            continue
+        lo, hi = list(p), list(p)
+        for ax in range(len(p)):
+            while True:
+                face = [range(lo[k], hi[k] + 1) if k != ax else (hi[ax] + 1,) for k in range(len(p))]
+                cells = list(itertools.product(*face))
+                if all(c in S and c not in used for c in cells):
+                    hi[ax] += 1
+                else:
+                    break
+        used.update(itertools.product(*[range(a, b + 1) for a, b in zip(lo, hi)]))
+        out.append(tuple(zip(lo, hi)))
+    return out

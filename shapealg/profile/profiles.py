@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import ShapealgError
-from .parts import DimRange, Part, describe_invalid, is_product, joint_points, role_of, symbol_parts
+from .parts import (BATCH_NAMES, DimRange, Part, describe_invalid, is_product, joint_points, nearest_valid,
+                    rectangles, symbol_parts)
 
 Env = Dict[str, int]
 DEFAULT_MAX_PROFILES = 4
@@ -192,6 +193,32 @@ def weights_bytes(a) -> int:
     return total
 
 
+def dynamic_sizes(a) -> Tuple[List[str], Dict[str, str]]:
+    """(the symbols of the inputs' dims, in order, and each one's role: ``spatial`` (a trailing dim of a float
+    input of rank 3-5), ``batch`` (a batch-like name, or always the first dim), else ``sequence``)."""
+    from ..enums import FLOAT_TYPES
+    specs = input_specs(a)
+    names = _dynamic_symbols(a, specs)
+    spatial, first, other = set(), set(), set()
+    for s in specs:
+        img = s.dtype in FLOAT_TYPES and len(s.dims) in (3, 4, 5)
+        for i, d in enumerate(s.dims):
+            if d is None or isinstance(d, int) or not d.is_Symbol:
+                continue
+            if img and i >= 2:
+                spatial.add(str(d))
+            (first if i == 0 else other).add(str(d))
+    roles = {}
+    for n in names:
+        if n in spatial:
+            roles[n] = "spatial"
+        elif n.lower() in BATCH_NAMES or (n in first and n not in other):
+            roles[n] = "batch"
+        else:
+            roles[n] = "sequence"
+    return names, roles
+
+
 def _dynamic_symbols(a, specs: Sequence[InputSpec]) -> List[str]:
     out: List[str] = []
     for s in specs:
@@ -234,7 +261,6 @@ def profile(model=None, *, ranges: Optional[Mapping[str, Tuple[int, int]]] = Non
     range (min and max valid, invalid sizes inside named) instead of one per part.
     """
     from ..analysis import analyze_source
-    from ..sizes import spatial_symbols
     from ..source import load
     if max_profiles < 1:
         raise ShapealgError(f"max_profiles must be >= 1, not {max_profiles}")
@@ -245,9 +271,7 @@ def profile(model=None, *, ranges: Optional[Mapping[str, Tuple[int, int]]] = Non
         a = analyze_source(load(model, input_shape=input_shape), shapes=shapes, symbolize_spatial=symbolize_spatial)
     dom = a.domain
     specs = input_specs(a)
-    names = _dynamic_symbols(a, specs)
-    spatial = spatial_symbols(a)
-    roles = {n: role_of(n, spatial) for n in names}
+    names, roles = dynamic_sizes(a)
     notes: List[str] = []
     ranges = {str(k): v for k, v in (ranges or {}).items()}
     opt_in = {str(k): int(v) for k, v in (opt or {}).items()}
@@ -290,24 +314,33 @@ def profile(model=None, *, ranges: Optional[Mapping[str, Tuple[int, int]]] = Non
 
     combos: List[Tuple[Part, ...]]
     words: Dict[str, str] = {}
-    if is_product(dom, names, box):
-        per: List[List[Part]] = []
-        for n in names:
-            parts, w = symbol_parts(dom, n, *box[n], cover=cover)
-            if not parts:
-                near = dom.sets[n].nearest(want[n], 3) if n in dom.sets else []
-                raise ShapealgError(f"no valid {n} in {box[n][0]}..{box[n][1]} ({' and '.join(dom.sets[n].describe())}"
-                                    f"; nearest valid: {', '.join(map(str, near)) or 'none'})")
-            per.append(parts)
-            words[n] = w
-        combos = list(itertools.product(*per)) if _count(per) <= 100_000 else _nearest_combos(per, want, 10_000)
-    else:
-        pts = joint_points(dom, names, box)
+    product = is_product(dom, names, box)
+    joint = [] if product else (list(dom.finite_symbols) if dom.finite_set and set(dom.finite_symbols) <= set(names)
+                                else list(names))
+    per: List[List[Tuple[Part, ...]]] = []
+    for n in names:
+        if n in joint:
+            continue
+        parts, w = symbol_parts(dom, n, *box[n], cover=cover)
+        if not parts:
+            near = dom.sets[n].nearest(want[n], 3) if n in dom.sets else []
+            raise ShapealgError(f"no valid {n} in {box[n][0]}..{box[n][1]} ({' and '.join(dom.sets[n].describe())}"
+                                f"; nearest valid: {', '.join(map(str, near)) or 'none'})")
+        per.append([(p,) for p in parts])
+        words[n] = w
+    if joint:
+        pts = joint_points(dom, joint, box, {n: want[n] for n in names if n not in joint})
         if not pts:
-            raise ShapealgError(f"no valid size inside {_box_text(box)} ({dom.summary})")
-        notes.append(f"the valid sizes inside the box are not a product of per-size ranges ({dom.summary}): "
-                     f"{len(pts)} valid point(s), one profile each (min = opt = max)")
-        combos = [tuple(Part(n, p[n], p[n]) for n in names) for p in pts]
+            raise ShapealgError(f"no valid size inside {_box_text({n: box[n] for n in joint})} ({dom.summary})")
+        rects = rectangles(pts)
+        notes.append(f"the valid sizes of {', '.join(joint)} are not a product of per-size ranges ({dom.summary}): "
+                     f"{len(pts)} valid point(s) inside the range, covered by {len(rects)} box(es) of valid sizes, "
+                     f"one profile each")
+        per.append([tuple(Part(n, a, b) for n, (a, b) in zip(joint, r)) for r in rects])
+    flat = [tuple(itertools.chain.from_iterable(c)) for c in
+            (itertools.product(*per) if _count(per) <= 100_000 else _nearest_combos(per, want, 10_000))]
+    order = {n: i for i, n in enumerate(names)}
+    combos = [tuple(sorted(c, key=lambda p: order[p.name])) for c in flat]
     combos.sort(key=lambda c: (sum(_dist(p, want[p.name]) for p in c), [p.lo for p in c]))
     kept, rest = combos[:max_profiles], combos[max_profiles:]
     left = tuple(", ".join(p.text() for p in c) for c in rest)
@@ -316,12 +349,13 @@ def profile(model=None, *, ranges: Optional[Mapping[str, Tuple[int, int]]] = Non
         dims = []
         for p in c:
             n_ok, inv = describe_invalid(dom, p.name, p.lo, p.hi, p.stride)
-            dims.append(DimRange(p.name, roles[p.name], p.lo, p.nearest(want[p.name]), p.hi, p.stride, n_ok, inv))
+            opt_v = nearest_valid(dom, p.name, p.lo, p.hi, p.stride, want[p.name])
+            dims.append(DimRange(p.name, roles[p.name], p.lo, opt_v, p.hi, p.stride, n_ok, inv))
         profiles.append(_with_invalid_note(dom, _finish(a, specs, i, tuple(dims))))
     from .memory import fit_memory, with_memory
     profiles = with_memory(a, profiles, wb)
     if memory_limit is not None:
-        profiles, mem_notes = fit_memory(a, profiles, combos[:max_profiles], memory_limit, wb, dom)
+        profiles, mem_notes = fit_memory(a, profiles, memory_limit, wb, dom)
         notes += mem_notes
     for p in profiles:
         for which in ("min", "opt", "max"):
@@ -381,7 +415,8 @@ def _count(per) -> int:
 
 
 def _nearest_combos(per, want, k):
-    cut = [sorted(ps, key=lambda p: _dist(p, want[p.name]))[:max(2, int(k ** (1 / max(1, len(per)))))] for ps in per]
+    keep = max(2, int(k ** (1 / max(1, len(per)))))
+    cut = [sorted(ps, key=lambda c: sum(_dist(p, want[p.name]) for p in c))[:keep] for ps in per]
     return list(itertools.product(*cut))
 
 

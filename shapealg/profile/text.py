@@ -93,7 +93,7 @@ def format_text(r, check=None, preps: Sequence = (), model_path: str = "model.on
             if x.startswith("```"):
                 fenced = not fenced
                 continue
-            out.append(("    " + x if x else x) if fenced else x)
+            out += [("    " + y if y else y) if fenced else y for y in x.split("\n")]
     return "\n".join(out).strip() + "\n"
 
 
