@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from ..records import ShapealgError
 
@@ -87,64 +87,42 @@ def with_memory(a, profiles, weights: int):
     return [replace(p, memory={**r, "weights_bytes": weights}) for p, r in zip(profiles, rows)]
 
 
-def fit_memory(a, profiles, limit: int, weights: int, dom) -> Tuple[list, List[str]]:
-    """Each profile's max lowered (every dynamic size scaled down together along min..max, snapped to the
-    part's valid values) to the largest one whose peak live activations + weights fit ``limit``; a profile
-    whose min does not fit is dropped, and said so."""
-    from .parts import DimRange, below_valid, describe_invalid
-    from .profiles import input_specs, refinish
-    specs = input_specs(a)
-    out, notes = [], []
+def fit_max(a, p, limit: int, weights: int, dom) -> Optional[Dict[str, int]]:
+    """The largest max of profile ``p`` whose peak live activations + weights fit ``limit``: every dynamic size
+    scaled down together along min..max (snapped to valid values on the profile's stride), then each one alone
+    as far back up as it fits. ``p``'s own max when it fits; None when even its min does not."""
+    from .parts import below_valid
 
     def total(env):
         m = memory_at(a, [env])[0]
         return (m["peak_bytes"] or 0) + weights
 
-    for p in profiles:
-        if total(p.point("max")) <= limit:
-            out.append(p)
-            continue
-        if total(p.point("min")) > limit:
-            notes.append(f"profile {p.label()}: even its min needs {fmt_bytes(total(p.point('min')))} "
-                         f"(peak activations + weights) > limit {fmt_bytes(limit)}: dropped")
-            continue
+    if total(p.point("max")) <= limit:
+        return p.point("max")
+    if total(p.point("min")) > limit:
+        return None
 
-        def at(t: float):
-            return {d.name: below_valid(dom, d.name, d.min, d.max, d.stride, d.min + int(t * (d.max - d.min)))
-                    for d in p.dims}
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = (lo + hi) / 2
-            if total(at(mid)) <= limit:
-                lo = mid
+    def at(t: float):
+        return {d.name: below_valid(dom, d.name, d.min, d.max, d.stride, d.min + int(t * (d.max - d.min)))
+                for d in p.dims}
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if total(at(mid)) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    mx = at(lo)
+    for d in p.dims:  # each size alone as far up as it fits (a batch can grow where the image cannot)
+        step = d.stride
+        a_, b_ = mx[d.name], d.max
+        while a_ < b_:
+            m = below_valid(dom, d.name, d.min, d.max, step, min(b_, a_ + max(step, (b_ - a_) // 2 // step * step)))
+            if m <= a_:
+                break
+            if total({**mx, d.name: m}) <= limit:
+                a_ = m
             else:
-                hi = mid
-        mx = at(lo)
-        # then each size alone as far up as it fits (a batch can grow where the image cannot, and back)
-        for d in p.dims:
-            v = mx[d.name]
-            step = d.stride
-            a_, b_ = v, d.max
-            while a_ < b_:
-                m = below_valid(dom, d.name, d.min, d.max, step, min(b_, a_ + max(step, (b_ - a_) // 2 // step * step)))
-                if m <= a_:
-                    break
-                if total({**mx, d.name: m}) <= limit:
-                    a_ = m
-                else:
-                    b_ = m - 1
-            mx[d.name] = a_
-        dims = []
-        for d in p.dims:
-            new_max = mx[d.name]
-            n_ok, inv = describe_invalid(dom, d.name, d.min, new_max, d.stride)
-            opt_v = below_valid(dom, d.name, d.min, new_max, d.stride, d.opt)
-            dims.append(DimRange(d.name, d.role, d.min, opt_v, new_max, d.stride, n_ok, inv))
-        before = p.label()
-        q = refinish(a, specs, p, tuple(dims),
-                     notes=(f"max lowered from {', '.join(f'{d.name}={d.max}' for d in p.dims)} to fit "
-                            f"{fmt_bytes(limit)}",))
-        m = memory_at(a, [q.point("max")])[0]
-        out.append(replace(q, memory={**m, "weights_bytes": weights}))
-        notes.append(f"profile {before}: max lowered to {q.point('max')} to fit {fmt_bytes(limit)}")
-    return [replace(p, index=i) for i, p in enumerate(out)], notes
+                b_ = m - 1
+        mx[d.name] = a_
+    return mx

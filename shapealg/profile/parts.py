@@ -17,7 +17,7 @@ valid points inside the box are the parts, one profile each. Every min / opt / m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 

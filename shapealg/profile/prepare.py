@@ -12,9 +12,8 @@ Only the spatial sizes (H, W...) change; the others (batch, sequence) must alrea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
 
 from ..records import ShapealgError
 from .parts import symbol_values

@@ -352,10 +352,10 @@ def profile(model=None, *, ranges: Optional[Mapping[str, Tuple[int, int]]] = Non
             opt_v = nearest_valid(dom, p.name, p.lo, p.hi, p.stride, want[p.name])
             dims.append(DimRange(p.name, roles[p.name], p.lo, opt_v, p.hi, p.stride, n_ok, inv))
         profiles.append(_with_invalid_note(dom, _finish(a, specs, i, tuple(dims))))
-    from .memory import fit_memory, with_memory
+    from .memory import with_memory
     profiles = with_memory(a, profiles, wb)
     if memory_limit is not None:
-        profiles, mem_notes = fit_memory(a, profiles, memory_limit, wb, dom)
+        profiles, mem_notes = _fit_memory(a, specs, profiles, memory_limit, wb, dom)
         notes += mem_notes
     for p in profiles:
         for which in ("min", "opt", "max"):
@@ -376,7 +376,6 @@ def _finish(a, specs, index: int, dims: Tuple[DimRange, ...]) -> Profile:
 
 def _with_invalid_note(dom, p: Profile) -> Profile:
     """Where the box holds invalid sizes: one of them, the node it fails at, and what the runtimes do."""
-    import numpy as np
     from .parts import symbol_values
     for d in p.dims:
         if not d.invalid:
@@ -398,9 +397,37 @@ def _with_invalid_note(dom, p: Profile) -> Profile:
     return p
 
 
-def refinish(a, specs, p: Profile, dims: Tuple[DimRange, ...], notes=()) -> Profile:
-    q = _finish(a, specs, p.index, dims)
-    return replace(q, memory=p.memory, notes=tuple(p.notes) + tuple(notes))
+def _fit_memory(a, specs, profiles, limit: int, weights: int, dom) -> Tuple[list, List[str]]:
+    """Each profile's max lowered to the largest that fits ``limit`` (memory.fit_max); a profile whose min does
+    not fit is dropped, and said so."""
+    from .memory import fit_max, fmt_bytes, memory_at
+    from .parts import below_valid
+    out, notes = [], []
+    for p in profiles:
+        mx = fit_max(a, p, limit, weights, dom)
+        if mx is None:
+            m = memory_at(a, [p.point("min")])[0]
+            notes.append(f"profile {p.label()}: even its min needs {fmt_bytes((m['peak_bytes'] or 0) + weights)} "
+                         f"(peak live activations + weights) > limit {fmt_bytes(limit)}: dropped")
+            continue
+        if mx == p.point("max"):
+            out.append(p)
+            continue
+        dims = []
+        for d in p.dims:
+            n_ok, inv = describe_invalid(dom, d.name, d.min, mx[d.name], d.stride)
+            opt_v = below_valid(dom, d.name, d.min, mx[d.name], d.stride, d.opt)
+            dims.append(DimRange(d.name, d.role, d.min, opt_v, mx[d.name], d.stride, n_ok, inv))
+        q = _finish(a, specs, p.index, tuple(dims))
+        m = memory_at(a, [q.point("max")])[0]
+        word = f"max lowered from {', '.join(f'{d.name}={d.max}' for d in p.dims)} to fit {fmt_bytes(limit)}"
+        q = replace(q, memory={**m, "weights_bytes": weights}, notes=tuple(p.notes) + (word,))
+        out.append(_with_invalid_note(dom, replace(q, notes=tuple(n for n in q.notes if not n.startswith("sizes inside")))))
+        notes.append(f"profile {p.label()}: max lowered to {q.point('max')} to fit {fmt_bytes(limit)}")
+    if not out:
+        raise ShapealgError(f"no profile fits the memory limit {fmt_bytes(limit)} even at its min (weights "
+                            f"{fmt_bytes(weights)})")
+    return [replace(p, index=i) for i, p in enumerate(out)], notes
 
 
 def _dist(p: Part, v: int) -> int:

@@ -1,7 +1,7 @@
 """The profile report as text or Markdown (computes nothing)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 from ..records import ShapealgError
 from .memory import fmt_bytes
