@@ -118,7 +118,7 @@ def profile_command(model, ranges, opt, max_profiles, cover, memory_limit, prepa
         check = check_profiles(r, per_profile=samples, memory_budget=budget)
     path = model_path or (model if not is_factory_spec(model) else "model.onnx")
     if fmt == "json":
-        out = r.to_json()
+        out = r.to_json(path)
         if preps:
             out["prepare"] = [{"size": s, "policies": [q.to_json() for q in ps]} for s, ps in preps]
         if check is not None:

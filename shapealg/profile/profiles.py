@@ -125,7 +125,8 @@ class ProfileReport:
         from .prepare import prepare_input
         return prepare_input(self, size, profile)
 
-    def to_json(self) -> dict:
+    def to_json(self, model_path: str = "model.onnx") -> dict:
+        """Everything, the runtimes' syntaxes included (``model_path``: the path written into the commands)."""
         from .syntax import ort_trt_options, openvino_input, torch_export_code
         out = {
             "model": self.model, "verdict": self.verdict, "summary": self.summary, "valid_if": self.valid_if,
@@ -141,12 +142,19 @@ class ProfileReport:
             "notes": list(self.notes),
         }
         if self.profiles and self.dynamic_inputs:
-            rt: Dict[str, Any] = {"trtexec": self.trtexec()}
+            rt: Dict[str, Any] = {}
+            try:
+                rt["trtexec"] = self.trtexec(model_path)
+            except ShapealgError as e:
+                rt["trtexec"] = {"error": str(e)}
             try:
                 rt["onnxruntime_tensorrt"] = ort_trt_options(self)
             except ShapealgError as e:
                 rt["onnxruntime_tensorrt"] = {"error": str(e)}
-            rt["openvino"] = [openvino_input(self, i) for i in range(len(self.profiles))]
+            try:
+                rt["openvino"] = [openvino_input(self, i) for i in range(len(self.profiles))]
+            except ShapealgError as e:
+                rt["openvino"] = {"error": str(e)}
             rt["torch_export"] = [torch_export_code(self, i) for i in range(len(self.profiles))]
             out["runtimes"] = rt
         return out
