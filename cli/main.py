@@ -8,6 +8,7 @@ from .check import check
 from .common import Group
 from .cost import cost
 from .export import export
+from .profile import profile_command
 from .validate import validate
 
 
@@ -18,7 +19,7 @@ def main():
     and the input sizes it can run at."""
 
 
-for _cmd in (analyze_command, check, validate, cost, export):
+for _cmd in (analyze_command, check, validate, cost, export, profile_command):
     main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
