@@ -120,7 +120,7 @@ def least_satisfying(cond, name: str, start: int, steps: int = 256) -> int:
         return start
     for v in range(start, start + steps + 1):
         try:
-            r = cond.subs(sym, v)
+            r = cond.xreplace({sym: sympy.Integer(v)})
         except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
             return v
         if r is not sympy.false:

@@ -26,9 +26,9 @@ def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
         lo, hi = min(idx, default=0), max(idx, default=0)
         if isinstance(lo, int) and isinstance(hi, int):
             if hi >= 0:
-                _index_within(ctx, hi + 1, d, f"index {hi} on axis {a} of size {d}")
+                _index_within(ctx, hi + 1, d, lambda: f"index {hi} on axis {a} of size {d}")
             if lo < 0:
-                _index_within(ctx, -lo, d, f"index {lo} on axis {a} of size {d}")
+                _index_within(ctx, -lo, d, lambda: f"index {lo} on axis {a} of size {d}")
     val = None
     if data.value is not None and idx is not None and r == 1:
         n = data.shape[0]
@@ -50,14 +50,16 @@ def gather(ctx: NodeContext, data: Value, indices: Value, *, axis=0):
     return Value(out, data.dtype, val)
 
 
-def _index_within(ctx: NodeContext, need: MaybeDim, size: MaybeDim, what: str) -> None:
+def _index_within(ctx: NodeContext, need: MaybeDim, size: MaybeDim, what) -> None:
+    """``what``: the words, or a function giving them (formatted only when a constraint is kept)."""
     ok = known_ge(size, need)
     if ok is True:
         return
+    words = what() if callable(what) else what
     if ok is False:
-        ctx.require(False, f"{what} is out of range")
+        ctx.require(False, f"{words} is out of range")
         return
-    ctx.require(sympy.Ge(sympy.sympify(size), need), f"{what} must be within the axis")
+    ctx.require(sympy.Ge(sympy.sympify(size), need, evaluate=False), f"{words} must be within the axis")
 
 
 @register("GatherND")
