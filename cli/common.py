@@ -1,13 +1,21 @@
 """What every command shares: one-line errors with exit status 2, and the --shape / --keep-static options."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from typing import Dict, List, Sequence
 
 import click
 
-from shapealg.records import ShapealgError
+# nothing from shapealg (onnx, sympy) is imported before the arguments are parsed: --help and argument errors
+# answer at once
+
+
+def shapealg_error(*a):
+    from shapealg.records import ShapealgError
+    return ShapealgError(*a)
 
 
 def echo(text="", err: bool = False) -> None:
@@ -27,13 +35,13 @@ def parse_shapes(items: Sequence[str]) -> Dict[str, List]:
     out: Dict[str, List] = {}
     for it in items:
         if "=" not in it:
-            raise ShapealgError(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
+            raise shapealg_error(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
         name, dims = it.split("=", 1)
         parts = [p.strip() for p in dims.split(",")]
         if not name.strip() or not all(parts):
-            raise ShapealgError(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
+            raise shapealg_error(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
         if name.strip() in out:
-            raise ShapealgError(f"--shape {it!r}: input {name.strip()!r} is given twice")
+            raise shapealg_error(f"--shape {it!r}: input {name.strip()!r} is given twice")
         out[name.strip()] = [int(p) if p.lstrip("-").isdigit() and p.count("-") <= 1 and len(p) < 40 else p
                              for p in parts]
     return out
@@ -44,8 +52,73 @@ _MODEL_KEY = "shapealg.model"
 
 def _remember_model(ctx, param, value):
     """The MODEL argument, kept where Group can name it in error messages (ctx.meta is shared by all contexts)."""
-    ctx.meta[_MODEL_KEY] = value
+    ctx.meta[_MODEL_KEY] = value[0] if isinstance(value, tuple) and len(value) == 1 else \
+        (None if isinstance(value, tuple) else value)
     return value
+
+
+@contextlib.contextmanager
+def progress():
+    """What a long step is doing, on stderr, never on stdout: a status line rewritten in place (with the elapsed
+    time) on a terminal, plain lines when stderr is piped. Work done within two seconds stays silent (quick
+    commands print nothing extra). Yields a function that reports a step by hand. ``SHAPEALG_PROGRESS=0``: off."""
+    import threading
+    from shapealg.progress import listening
+    from shapealg.printable import name
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    start = time.monotonic()
+    lock = threading.Lock()
+    state = {"msg": None, "printed": None, "shown": False}
+    stop = threading.Event()
+    if os.environ.get("SHAPEALG_PROGRESS", "").strip() == "0":
+        yield lambda msg: None
+        return
+
+    def draw() -> None:  # under the lock
+        el = time.monotonic() - start
+        msg = state["msg"]
+        if msg is None or el < 2:
+            return
+        if tty:
+            line = f"[{el:5.1f} s] {msg}"[:max(20, _term_width() - 1)]
+            sys.stderr.write("\r\x1b[2K" + line)
+        elif state["printed"] != msg:
+            sys.stderr.write(f"shapealg: [{el:.1f} s] {msg}\n")
+        else:
+            return
+        state["printed"] = msg
+        state["shown"] = True
+        sys.stderr.flush()
+
+    def say(msg: str) -> None:
+        with lock:
+            state["msg"] = name(msg, 160)
+            draw()
+
+    def tick() -> None:
+        while not stop.wait(0.5):
+            with lock:
+                draw()
+    th = threading.Thread(target=tick, name="shapealg-progress", daemon=True)
+    th.start()
+    try:
+        with listening(say):
+            yield say
+    finally:
+        stop.set()
+        th.join(timeout=1)
+        with lock:
+            if tty and state["shown"]:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+
+
+def _term_width() -> int:
+    import shutil
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 def _naming_model(ctx, msg: str) -> str:
@@ -95,8 +168,6 @@ class Group(click.Group):
         except TimeLimitExceeded as e:  # the last-resort clock of the whole command
             die(_naming_model(ctx, f"incomplete: stopped after {e.seconds:g} s, the analysis is too costly to "
                               f"finish (time limit SHAPEALG_TIME_LIMIT={e.seconds:g}; 0 switches it off)"))
-        except ShapealgError as e:
-            die(_naming_model(ctx, _one_line(e)))
         except click.UsageError as e:  # a bad option or argument: one line, not click's usage block
             cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
             msg = " ".join(e.format_message().split())
@@ -120,6 +191,9 @@ class Group(click.Group):
         except OverflowError as e:
             die(_naming_model(ctx, f"a number is too large to handle ({_one_line(e)})"))
         except Exception as e:  # noqa: BLE001 - never a traceback for the user
+            from shapealg.records import ShapealgError
+            if isinstance(e, ShapealgError):
+                die(_naming_model(ctx, _one_line(e)))
             die(_naming_model(ctx, f"internal error: {type(e).__name__}: {_one_line(e)} (please report this with the model)"))
 
 
@@ -129,3 +203,24 @@ keep_static_option = click.option("--keep-static", is_flag=True,
                                   help="Keep spatial dims the file fixes (by default they become H, W / L / D, H, W).")
 # a plain string: the reader's own checks (missing, directory, FIFO, not ONNX) give one-line errors naming it
 model_argument = click.argument("model", type=str, metavar="MODEL", callback=_remember_model)
+models_argument = click.argument("models", type=str, metavar="MODEL...", nargs=-1, required=True,
+                                 callback=_remember_model)
+
+
+def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: bool = False):
+    """An ONNX path, or file.py:factory (imported and called), loaded (shapealg.source.load) and analysed; the
+    Analysis keeps its Source (``weights``: the file's large inline tensors kept, for export and validate)."""
+    from shapealg.analysis import analyze_source
+    from shapealg.records import ShapealgError
+    from shapealg.source import is_factory_spec, load
+    if is_factory_spec(model):
+        if shapes or keep_static:
+            raise ShapealgError("--shape / --keep-static are for ONNX files; for file.py:factory use --input 1,3,H,W")
+        return analyze_source(load(model, input_shape=input_shape, factory=True))
+    if input_shape:
+        raise ShapealgError("--input is for file.py:factory; for an ONNX file use --shape NAME=1,3,H,W")
+    if isinstance(model, str) and model.endswith(".py"):
+        raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
+                            f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
+    parsed = parse_shapes(shapes)
+    return analyze_source(load(model, weights=weights), shapes=parsed, symbolize_spatial=not keep_static)

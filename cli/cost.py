@@ -6,10 +6,10 @@ import os
 
 import click
 
-from shapealg.records import ShapealgError
+
 
 from .analyze import input_option, load_model
-from .common import echo, keep_static_option, model_argument, shape_option
+from .common import shapealg_error, echo, keep_static_option, model_argument, progress, shape_option
 
 _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
 
@@ -53,11 +53,11 @@ def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise,
     if plot:
         from shapealg.safe_write import same_file
         if same_file(plot, model) or (os.path.abspath(plot) == os.path.abspath(model)):
-            raise ShapealgError(f"--plot {plot}: is the input model; write the plot elsewhere")
+            raise shapealg_error(f"--plot {plot}: is the input model; write the plot elsewhere")
     rep = run(load_model(model, shapes, keep_static, input_shape), convention, **switches)
     envs = [parse_size(s, spatial_symbols(rep.analysis), rep.symbols) for s in sizes]
     if sides and not rep.spatial:
-        raise ShapealgError("--range / --plot: the model has no symbolic spatial size to vary")
+        raise shapealg_error("--range / --plot: the model has no symbolic spatial size to vary")
     series = []
     if plot:
         from shapealg.cost.plot import plot_cost

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from shapealg.records import ShapealgError
+
 
 from .analyze import input_option, load_model
-from .common import echo, keep_static_option, model_argument, shape_option
+from .common import shapealg_error, echo, keep_static_option, model_argument, progress, shape_option
 
 
 @click.command()
@@ -50,10 +50,10 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     factory = is_factory_spec(model)
     runtime = runtime or ("both" if factory else "onnxruntime")
     if runtime != "onnxruntime" and not (factory or module_spec):
-        raise ShapealgError(f"--runtime {runtime} needs the torch module: MODEL as file.py:factory, or "
+        raise shapealg_error(f"--runtime {runtime} needs the torch module: MODEL as file.py:factory, or "
                             "--module path/to/file.py:factory (or the Python API: validate(..., module=m))")
     if factory and module_spec:
-        raise ShapealgError("MODEL is file.py:factory already: leave --module out")
+        raise shapealg_error("MODEL is file.py:factory already: leave --module out")
     check_device(device, runtime)
     module = factory_module(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None

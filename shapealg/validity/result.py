@@ -40,6 +40,24 @@ class Domain:
     _comps: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _free: Tuple[str, ...] = field(repr=False, compare=False, default=())
 
+    def __repr__(self) -> str:
+        s = str(self.summary)
+        s = s if len(s) <= 400 else s[:400] + "..."
+        v = str(getattr(self.verdict, "value", self.verdict))
+        cond = self.valid_if_text
+        cond = cond if len(cond) <= 300 else cond[:300] + "..."
+        return f"<Domain {v} over ({', '.join(self.symbols)}): {s}; valid if {cond}>"
+
+    def _repr_html_(self) -> str:
+        import html
+        from ..report import html_table, html_verdict, verdict_words
+        rows = [("valid if", html.escape(self.valid_if_text[:2000])), ("method", html.escape(str(self.method)))]
+        if self.lower_bounds:
+            rows.append(("lower bounds", html.escape(", ".join(f"{k} >= {v}" for k, v in self.lower_bounds.items()))))
+        if self.finite_count is not None:
+            rows.append(("finite set", html.escape(f"{self.finite_count} sizes of ({', '.join(self.finite_symbols)})")))
+        return html_verdict(self.verdict, verdict_words(self)) + html_table(("", ""), rows)
+
     def __post_init__(self):
         if not isinstance(self.verdict, Verdict) and self.verdict in {v.value for v in Verdict}:
             object.__setattr__(self, "verdict", Verdict(self.verdict))
