@@ -26,9 +26,27 @@ def echo(text="", err: bool = False) -> None:
 
 
 def die(msg: str, code: int = 2):
-    from shapealg.printable import name
-    echo(f"shapealg: error: {name(msg, limit=2000)}", err=True)
+    if "shapealg.printable" in sys.modules:  # loaded by the work: the package's own escaping
+        from shapealg.printable import name
+        text = name(msg, limit=2000)
+    else:  # an argument error before anything was loaded: escape here, do not load onnx and sympy to say it
+        text = _escape(msg)[:2000]
+    click.echo(f"shapealg: error: {text}", err=True)
     sys.exit(code)
+
+
+_CONTROL = None
+
+
+def _escape(s: str) -> str:
+    """Every control character (C0, C1, DEL, bidi and line separators) as ``\\xNN`` / ``\\uNNNN`` (as
+    shapealg.printable.name does)."""
+    import re
+    global _CONTROL
+    if _CONTROL is None:
+        _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                        else f"\\u{ord(m.group(0)):04x}", str(s))
 
 
 def parse_shapes(items: Sequence[str]) -> Dict[str, List]:
@@ -157,9 +175,18 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        args = list(getattr(ctx, "_protected_args", None) or []) + list(ctx.args)
+        try:  # the arguments first (--help, a bad option: answered before onnx and sympy are loaded)
+            if args:
+                name, cmd, rest = self.resolve_command(ctx, list(args))
+                if cmd is not None:
+                    with cmd.make_context(name, list(rest), parent=ctx):
+                        pass
+        except click.UsageError as e:
+            cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
+            die(f"{' '.join(e.format_message().split())} (see '{cmd} --help')")
         from shapealg.limits import TimeLimitExceeded, command_seconds, time_limit
         limit = command_seconds()
-        args = list(getattr(ctx, "_protected_args", None) or []) + list(ctx.args)
         if args and args[0] in UNBOUNDED_COMMANDS and not os.environ.get("SHAPEALG_TIME_LIMIT", "").strip():
             limit = None
         try:

@@ -64,9 +64,11 @@ def render(blocks, *, width: Optional[int] = None, colour: bool = False) -> str:
         if isinstance(b, Table):
             t = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False, title=b.title or None,
                           title_justify="left", header_style="bold" if colour else "")
+            longest = [max([len(str(h))] + [len(str(r[i])) for r in b.rows]) for i, h in enumerate(b.header)]
             for i, h in enumerate(b.header):
+                # names and counts keep up to 24 columns; formulas take what is left and fold
                 t.add_column(terminal(h), justify="right" if i in b.right else "left", overflow="fold",
-                             no_wrap=False)
+                             no_wrap=False, min_width=min(longest[i], 24 if i == 0 else 14))
             for r in b.rows:
                 t.add_row(*[Text(terminal(c)) for c in r])
             con.print(t)
@@ -81,7 +83,7 @@ def render(blocks, *, width: Optional[int] = None, colour: bool = False) -> str:
         if b.style.startswith("verdict:") and colour:  # colour the class, keep the words plain
             head, sep, rest = b.text.partition(" - ")
             txt = Text.assemble((terminal(head), style), terminal(sep + rest))
-        if indent and b.style != "code":
+        if indent:
             from rich.padding import Padding
             con.print(Padding(Text(txt.plain.lstrip(" "), style=txt.style) if not b.style.startswith("verdict:")
                               else txt, (0, 0, 0, min(indent, 8))), overflow="fold")

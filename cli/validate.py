@@ -31,7 +31,7 @@ from .common import shapealg_error, echo, keep_static_option, model_argument, pr
 @shape_option
 @keep_static_option
 @input_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memory_budget, shapes, keep_static,
              input_shape, fmt):
     """Run MODEL (an ONNX file, or file.py:factory giving a torch module that shapealg exports) in
@@ -57,7 +57,8 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     check_device(device, runtime)
     module = factory_module(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None
-    a = load_model(model, shapes, keep_static, input_shape, weights=True)
+    with progress():
+        a = load_model(model, shapes, keep_static, input_shape, weights=True)
     target = a.module if factory else a.source
     if sizes:
         plan = list(sizes)
@@ -83,7 +84,12 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     if fmt == "json":
         echo(json.dumps(rep.to_json(), indent=2))
     else:
-        echo(rep.table())
+        if fmt == "markdown":
+            from shapealg.report import markdown
+            echo(markdown(rep.blocks()))
+        else:
+            from .render import show
+            show(rep.blocks())
         for w in rep.warnings:
             echo(f"warning: {w}", err=True)
     sys.exit(0 if rep.ok else 1)

@@ -139,7 +139,8 @@ class Domain:
         return out
 
     def nearest_valid(self, env: Mapping, k: int = 3) -> List[Dict[str, int]]:
-        """Up to k valid sizes nearest to env (L1 distance over the constrained symbols, then L2)."""
+        """Up to k valid sizes nearest to env: where several symbols are tied by one condition (an (H, W) set),
+        the same aspect ratio first (448x448 -> 224x224 rather than 115x445), then L1 distance, then L2."""
         e = self._env(env)
         if self.verdict == Verdict.NEVER_VALID:
             return []
@@ -160,7 +161,14 @@ class Domain:
             l1 = diff.sum(axis=1)
             l2 = (diff.astype(np.float64) ** 2).sum(axis=1)
             kk = min(k, len(pts))
-            idx = np.lexsort((l2, l1))[:kk]
+            if len(c.names) >= 2 and (pts > 0).all() and (x > 0).all():
+                # aspect ratios to the first symbol, in log scale, rounded (224x225 keeps 448x448's ratio)
+                lp = np.log(pts.astype(np.float64))
+                lx = np.log(x.astype(np.float64))
+                aspect = np.abs((lp[:, 1:] - lp[:, :1]) - (lx[1:] - lx[:1])).sum(axis=1)
+                idx = np.lexsort((l2, l1, np.round(aspect, 2)))[:kk]
+            else:
+                idx = np.lexsort((l2, l1))[:kk]
             parts.append([(int(l1[i]), int(l2[i]), {n: int(pts[i, j]) for j, n in enumerate(c.names)})
                           for i in idx])
         best = [(0, 0, {})]
