@@ -9,7 +9,8 @@ import click
 
 
 from .analyze import input_option, load_model
-from .common import shapealg_error, echo, keep_static_option, model_argument, progress, shape_option
+from .common import shapealg_error, echo, keep_static_option, model_argument, shape_option
+from .common import progress as status_line
 
 
 @click.command()
@@ -57,7 +58,7 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     check_device(device, runtime)
     module = factory_module(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None
-    with progress():
+    with status_line():
         a = load_model(model, shapes, keep_static, input_shape, weights=True)
     target = a.module if factory else a.source
     if sizes:

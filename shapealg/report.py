@@ -112,7 +112,7 @@ def to_json(a) -> dict:
     """The public report (DESIGN.md): symbols, inputs, values, nodes, constraints, valid_if, verdict."""
     r = a.result
     g = r.graph
-    dom = a.domain
+    dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
     return {
         "model": g.path,
         "symbols": list(r.symbols),
@@ -123,7 +123,9 @@ def to_json(a) -> dict:
         "nodes": [{"name": n.name, "op_type": n.op_type, "domain": n.domain, "inputs": list(n.inputs),
                    "outputs": list(n.outputs), "params": n.params, "buffers": n.buffers, "macs": dim_json(n.macs),
                    "supported": n.supported, "warnings": list(n.warnings)} for n in r.nodes],
-        "totals": {"params": r.total_params, "buffers": r.total_buffers, "macs": dim_json(r.total_macs)},
+        "totals": {"params": r.total_params, "buffers": r.total_buffers, "macs": dim_json(r.total_macs),
+                   # added: the per-node params summed (differs from params when initializers are shared) and why
+                   "params_in_rows": sum(n.params for n in r.nodes), "params_note": params_note(r)},
         "constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition), "reason": c.reason}
                         for c in r.constraints],
         "runtime_constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition),
@@ -137,6 +139,11 @@ def to_json(a) -> dict:
         "fake_dynamic": list(a.fake_dynamic),
         "warnings": list(r.warnings),
         **({"front_end": a.front.to_json()} if getattr(a, "front", None) is not None else {}),
+        # added: for a torch module whose export dropped or specialised checks, ``verdict`` / ``valid_if`` are the
+        # module's and these are the ONNX file's own
+        **({"file_verdict": {"class": a.domain.verdict, "node": _breaking_node(a.domain),
+                             "summary": a.domain.summary},
+            "file_valid_if": a.domain.valid_if_text} if getattr(a, "module_domain", None) is not None else {}),
     }
 
 
