@@ -278,6 +278,18 @@ def module_of(a, node: str) -> Optional[str]:
     return fn(node) if fn is not None else None
 
 
+def _module_names(a, text: str) -> str:
+    """ONNX node names in ``text`` (a fix's title) as the torch modules that produced them, for a module."""
+    if getattr(a, "front", None) is None:
+        return text
+    for n in a.result.nodes:
+        if len(n.name) >= 4 and f"({n.name})" in text:
+            mod = module_of(a, n.name)
+            if mod:
+                text = text.replace(f"({n.name})", f"({mod})")
+    return text
+
+
 def _where(a, node: str, op: str) -> str:
     mod = module_of(a, node) if node not in ("torch.export", "(input)") else None
     return f"{_name(mod)} ({_name(op)}; ONNX node {_name(node)})" if mod else f"{_name(node)} ({_name(op)})"
@@ -305,7 +317,7 @@ def verdict_blocks(a, verbose: bool = False) -> List[Line]:
                 out.append(Line(f"  {_where(a, st.node, st.op_type or '?')}: {shape_str(st.shape)}"))
     for f in a.fixes:
         out.append(Line(f"fix at {_name(module_of(a, f.node) or f.node)}: "
-                        f"{_name(f.title, 1000)}"))
+                        f"{_name(_module_names(a, f.title), 1000)}"))
         out += [Line("    " + line, "code") for line in f.code.splitlines()]
     for w in a.fake_dynamic:
         out.append(Line(f"WARNING: {_name(w, 1000)}", "warn"))
