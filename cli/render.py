@@ -62,13 +62,20 @@ def render(blocks, *, width: Optional[int] = None, colour: bool = False) -> str:
                   legacy_windows=False)
     for b in blocks:
         if isinstance(b, Table):
+            keep = [i for i in range(len(b.header)) if i == 0 or any(str(r[i]).strip() for r in b.rows)]
+            if len(keep) < len(b.header):  # a column empty in every row gives its room to the formulas
+                b = Table(tuple(b.header[i] for i in keep), tuple(tuple(r[i] for i in keep) for r in b.rows),
+                          tuple(keep.index(i) for i in b.right if i in keep), b.title)
             t = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False, title=b.title or None,
                           title_justify="left", header_style="bold" if colour else "")
-            longest = [max([len(str(h))] + [len(str(r[i])) for r in b.rows]) for i, h in enumerate(b.header)]
+            # a column keeps room for its longest unbreakable piece (a name, a count, a formula's term) up to a
+            # cap, so formulas wrap at their spaces before any piece is folded
+            longest = [max([len(str(h))] + [len(w) for r in b.rows for w in str(r[i]).split()] or [0])
+                       for i, h in enumerate(b.header)]
+            cap = max(10, (width or 200) // (len(b.header) + 1))
             for i, h in enumerate(b.header):
-                # names and counts keep up to 24 columns; formulas take what is left and fold
                 t.add_column(terminal(h), justify="right" if i in b.right else "left", overflow="fold",
-                             no_wrap=False, min_width=min(longest[i], 24 if i == 0 else 14))
+                             no_wrap=False, min_width=min(longest[i], 24 if i == 0 else cap))
             for r in b.rows:
                 t.add_row(*[Text(terminal(c)) for c in r])
             con.print(t)
