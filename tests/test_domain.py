@@ -218,9 +218,9 @@ def test_seed_nearest_valid_is_nearest():
     want = sorted(dom.finite_set, key=key)[:3]
     assert [key((d["H"], d["W"])) for d in near] == [key(t) for t in want]
     assert all(abs(d["H"] - d["W"]) <= 1 for d in near)  # square in, square out
-    near = dom.nearest_valid({"H": 300, "W": 200}, k=1)[0]  # 1.5:1 in: the valid pair closest in shape
+    wide = dom.nearest_valid({"H": 300, "W": 200}, k=1)[0]  # 1.5:1 in: the valid pair closest in shape
     assert min(abs(math.log(h / w) - math.log(1.5)) for h, w in dom.finite_set) == \
-        pytest.approx(abs(math.log(near["H"] / near["W"]) - math.log(1.5)), abs=0.01)
+        pytest.approx(abs(math.log(wide["H"] / wide["W"]) - math.log(1.5)), abs=0.01)
     assert all(dom.contains(d) for d in near)
     assert dom.nearest_valid({"H": 224, "W": 224}, k=1) == [{"H": 224, "W": 224}]
 

@@ -225,3 +225,21 @@ def test_progress_lines_on_stderr(tmp_path):
         step("exporting")
     step("nobody listens")
     assert seen == ["exporting"]
+
+
+# ------------------------------------------------------------------------------------------ 3. the module view
+
+def test_module_input_defaults_to_the_module_view_and_names_modules(tmp_path):
+    pytest.importorskip("torch")
+    f = tmp_path / "tiny.py"
+    f.write_text("from torch import nn\n\ndef make():\n    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), "
+                 "nn.Linear(4 * 6 * 6, 2))\n    m.example_input_shape = (1, 3, 8, 8)\n    return m\n")
+    r = cli(["analyze", f"{f}:make"], {"COLUMNS": "100"})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^module\s+type\s+output shape", out, re.M) and "Conv2d" in out and "Linear" in out
+    assert re.search(r"^breaks at: 2 \(Gemm; ONNX node ", out, re.M), out
+    assert "dropped guard:" not in out  # the raw exporter text is behind --verbose
+    assert re.search(r"^node\s+op\s+output shape", cli(["analyze", f"{f}:make", "--nodes"]).stdout, re.M)
+    verbose = cli(["analyze", f"{f}:make", "--verbose"]).stdout
+    assert "dropped guard:" in verbose or "refused:" in verbose or "method:" in verbose
