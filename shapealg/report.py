@@ -213,7 +213,14 @@ def plain(blocks) -> str:
 
 def markdown(blocks) -> str:
     """Blocks as Markdown: tables as pipe tables, formulas in code spans, code as fenced blocks."""
-    esc = lambda t: str(t).replace("|", "\\|")  # noqa: E731
+    def esc(t) -> str:  # text: no table breaks, no emphasis from a formula's '*' / '_'
+        return str(t).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+    def cell(t) -> str:  # a formula or shape in a code span; other cells as text
+        t = str(t)
+        if t and any(ch in t for ch in "*[(") and "`" not in t:
+            return "`" + t.replace("|", "\\|") + "`"
+        return esc(t)
     out: List[str] = []
     code: List[str] = []
     for b in blocks:
@@ -228,11 +235,11 @@ def markdown(blocks) -> str:
                 out += ["", f"**{esc(b.title)}**"]
             out += ["", "| " + " | ".join(esc(h) for h in b.header) + " |",
                     "|" + "|".join("---:" if i in b.right else "---" for i in range(len(b.header))) + "|"]
-            out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in b.rows]
+            out += ["| " + " | ".join(esc(c) if i == 0 else cell(c) for i, c in enumerate(r)) + " |" for r in b.rows]
             out.append("")
         elif b.style.startswith("verdict:"):
             head, _, rest = b.text.partition(" - ")
-            out.append(f"**{esc(head)}** - {esc(rest)}" if rest else f"**{esc(head)}**")
+            out.append((f"**{esc(head)}** - {esc(rest)}" if rest else f"**{esc(head)}**") + "  ")
         elif b.style == "head" and b.text:
             out.append(f"**{esc(b.text)}**  ")
         elif b.text:

@@ -243,3 +243,16 @@ def test_module_input_defaults_to_the_module_view_and_names_modules(tmp_path):
     assert re.search(r"^node\s+op\s+output shape", cli(["analyze", f"{f}:make", "--nodes"]).stdout, re.M)
     verbose = cli(["analyze", f"{f}:make", "--verbose"]).stdout
     assert "dropped guard:" in verbose or "refused:" in verbose or "method:" in verbose
+
+
+def test_export_of_the_bundled_example_anywhere(tmp_path):
+    out = tmp_path / "elsewhere" / "annotated.onnx"
+    out.parent.mkdir()
+    r = cli(["export", SEED, "-o", out])
+    assert r.returncode == 0 and out.exists(), r.stderr
+    assert "seed_model.onnx.data" in r.stderr and str(out.parent) in r.stderr  # where the weights would go
+    m = onnx.load(str(out), load_external_data=False)
+    locs = {e.value for t in m.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locs == {"seed_model.onnx.data"}
+    from shapealg import analyze
+    assert analyze(str(out)).domain.verdict == "locked"

@@ -41,7 +41,8 @@ class Domain:
     _free: Tuple[str, ...] = field(repr=False, compare=False, default=())
 
     def __repr__(self) -> str:
-        s = str(self.summary)
+        from ..report import verdict_words
+        s = verdict_words(self)
         s = s if len(s) <= 400 else s[:400] + "..."
         v = str(getattr(self.verdict, "value", self.verdict))
         cond = self.valid_if_text
