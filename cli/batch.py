@@ -32,10 +32,9 @@ def analyze_one(model: str, opts: Dict) -> Dict:
         from shapealg import report
         from .common import load_model
         a = load_model(model, opts.get("shapes", ()), opts.get("keep_static", False), opts.get("input_shape"))
-        dom = a.verdict_domain
+        cls, words = report.verdict_of(a)
         row = {"model": model, "ok": True, "nodes": len(a.result.nodes), "params": a.result.total_params,
-               "macs": report.count_text(a.result.total_macs),
-               "verdict": str(getattr(dom.verdict, "value", dom.verdict)), "words": report.verdict_words(dom)}
+               "macs": report.count_text(a.result.total_macs), "verdict": cls, "words": words}
         if opts.get("sizes"):
             from shapealg.sizes import check_sizes, parse_size, spatial_symbols
             spatial = spatial_symbols(a)

@@ -13,7 +13,7 @@ from .common import echo, keep_static_option, load_model, models_argument, progr
 def check_blocks(a, results, spatial) -> list:
     """One row per size: valid, or where it breaks and the nearest valid sizes (same aspect ratio first)."""
     from shapealg.printable import name as _name
-    from shapealg.report import Line, Table, verdict_headline
+    from shapealg.report import Line, Table, verdict_of
     rows = []
     for r in results:
         label = "x".join(str(r.size[s]) for s in spatial)
@@ -27,9 +27,12 @@ def check_blocks(a, results, spatial) -> list:
             where = f"{_name(mod or b.node)} ({_name(b.op_type)}): {_name(b.reason, 1000)}"
         near = ", ".join("x".join(str(n[s]) for s in spatial) for n in r.nearest) or "none"
         rows.append((label, "INVALID", where, near))
-    dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
-    return [Table(("size", "valid", "breaks at", "nearest valid"), tuple(rows)), Line(""),
-            Line(verdict_headline(dom), f"verdict:{getattr(dom.verdict, 'value', dom.verdict)}")]
+    cls, words = verdict_of(a)
+    out = [Table(("size", "valid", "breaks at", "nearest valid"), tuple(rows)), Line(""),
+           Line(f"verdict: {cls} - {words}", f"verdict:{cls}")]
+    if getattr(a, "unknown", ()):
+        out.append(Line("partial: these sizes pass only the part analysed (exit status 3)", "warn"))
+    return out
 
 
 @click.command()
@@ -43,7 +46,8 @@ def check_blocks(a, results, spatial) -> list:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "jsonl"]), default="table",
               show_default=True)
 def check(models, sizes, shapes, keep_static, input_shape, jobs, fmt):
-    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input.
+    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input, 3 when every size passes
+    the part analysed but part of the graph was not analysed (verdict "partial": no rule, a limit...).
 
     MODEL is an ONNX file or path/to/file.py:factory (shapealg IMPORTS AND RUNS file.py and exports
     factory()'s nn.Module to ONNX first: only use files you trust); several models or a folder: one row each."""
@@ -62,7 +66,8 @@ def check(models, sizes, shapes, keep_static, input_shape, jobs, fmt):
     results = check_sizes(a, envs)
     if fmt == "json":
         dom = a.verdict_domain
-        echo(json.dumps({"model": model, "verdict": dom.verdict, "valid_if": dom.valid_if_text,
+        echo(json.dumps({"model": model, "verdict": a.verdict, "valid_if": dom.valid_if_text,
+                         "analysed_verdict": dom.verdict, "unknown_nodes": list(a.unknown),
                          "sizes": [r.to_json() for r in results]}, indent=2))
     elif fmt == "markdown":
         from shapealg.report import markdown
@@ -70,4 +75,6 @@ def check(models, sizes, shapes, keep_static, input_shape, jobs, fmt):
     else:
         from .render import show
         show(check_blocks(a, results, spatial))
-    sys.exit(0 if all(r.valid for r in results) else 1)
+    if not all(r.valid for r in results):
+        sys.exit(1)
+    sys.exit(3 if a.unknown else 0)

@@ -17,7 +17,7 @@ from typing import Optional
 __all__ = ["VERDICT_STYLES", "colour_wanted", "width_wanted", "render", "show"]
 
 VERDICT_STYLES = {"size-invariant": "bold green", "conditional": "bold yellow", "locked": "bold red",
-                  "never-valid": "bold red"}
+                  "never-valid": "bold red", "partial": "bold yellow"}
 _STYLES = {"head": "bold", "note": "dim", "warn": "yellow", "code": "cyan"}
 
 

@@ -102,6 +102,18 @@ def verdict_words(dom) -> str:
     return summary.replace("(1 (H, W) pairs)", "").replace("  ", " ")
 
 
+def verdict_of(a):
+    """(class, words) of an analysis: "partial" with what was not analysed when part of the graph was not (the
+    class of the part analysed in the words), else the verdict's domain (the module's for a torch module)."""
+    dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
+    unknown = tuple(getattr(a, "unknown", ()) or ())
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        v = str(getattr(dom.verdict, "value", dom.verdict))
+        return "partial", f"{v} for the part analysed: {verdict_words(dom)}; not analysed: {unknown[0]}{more}"
+    return str(getattr(dom.verdict, "value", dom.verdict)), verdict_words(dom)
+
+
 def verdict_headline(dom) -> str:
     """``verdict: locked - valid for S <= 512``: the class (what the JSON says) and the words."""
     v = str(getattr(dom.verdict, "value", dom.verdict))
@@ -119,7 +131,10 @@ def to_json(a) -> dict:
         "inputs": {gi.name: shape_json(gi.shape) for gi in g.inputs},
         "outputs": {o: shape_json(r.values[o].shape) if o in r.values else None for o in g.outputs},
         "values": {name: {"shape": shape_json(v.shape), "dtype": _DTYPES.get(v.dtype, "undefined"),
-                          "producer": v.producer} for name, v in r.values.items()},
+                          "producer": v.producer,
+                          # a sequence / optional: "shape" is its elements' (dims they share, null where not)
+                          **({"kind": v.kind} if getattr(v, "kind", "tensor") != "tensor" else {})}
+                   for name, v in r.values.items()},
         "nodes": [{"name": n.name, "op_type": n.op_type, "domain": n.domain, "inputs": list(n.inputs),
                    "outputs": list(n.outputs), "params": n.params, "buffers": n.buffers, "macs": dim_json(n.macs),
                    "supported": n.supported, "warnings": list(n.warnings)} for n in r.nodes],
@@ -131,7 +146,8 @@ def to_json(a) -> dict:
         "runtime_constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition),
                                  "reason": c.reason} for c in getattr(a, "runtime_constraints", ())],
         "valid_if": dom.valid_if_text,
-        "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
+        "verdict": {"class": _verdict(a), "node": _breaking_node(dom), "summary": _summary(a),
+                    "analysed_class": dom.verdict, "unknown_nodes": list(getattr(a, "unknown", ()))},
         "domain": dom.to_json(),
         "chain": [{"node": st.node, "op_type": st.op_type, "value": st.value, "shape": shape_json(st.shape)}
                   for st in a.chain],
@@ -145,6 +161,15 @@ def to_json(a) -> dict:
                              "summary": a.domain.summary},
             "file_valid_if": a.domain.valid_if_text} if getattr(a, "module_domain", None) is not None else {}),
     }
+
+
+def _verdict(a) -> str:
+    """"partial" when part of the graph was not analysed (analysis.Analysis.verdict), else the domain's."""
+    return getattr(a, "verdict", a.domain.verdict)
+
+
+def _summary(a) -> str:
+    return getattr(a, "verdict_summary", a.domain.summary)
 
 
 def _breaking_node(dom) -> Optional[str]:
@@ -304,8 +329,8 @@ def _where(a, node: str, op: str) -> str:
 
 def verdict_blocks(a, verbose: bool = False) -> List[Line]:
     dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
-    v = str(getattr(dom.verdict, "value", dom.verdict))
-    out = [Line(""), Line(verdict_headline(dom), f"verdict:{v}")]
+    cls, words = verdict_of(a)
+    out = [Line(""), Line(f"verdict: {cls} - {words}", f"verdict:{cls}")]
     file_dom = a.domain
     if dom is not file_dom:
         fv = str(getattr(file_dom.verdict, "value", file_dom.verdict))
@@ -393,7 +418,8 @@ def to_markdown(a) -> str:
     note = params_note(r)
     if note:
         lines.append(f"\n({esc(note)})")
-    lines += ["", f"**verdict: {dom.verdict}** - {esc(verdict_words(dom))}"]
+    cls, words = verdict_of(a)
+    lines += ["", f"**verdict: {cls}** - {esc(words)}"]
     if dom is not a.domain:
         lines.append(f"\nthe ONNX file alone: {a.domain.verdict} - {esc(verdict_words(a.domain))}")
     if dom.valid_if_text != "True":
@@ -435,7 +461,7 @@ def _math(tex: str) -> str:
 
 
 VERDICT_COLOURS = {"size-invariant": "#1a7f37", "conditional": "#9a6700", "locked": "#cf222e",
-                   "never-valid": "#cf222e"}
+                   "never-valid": "#cf222e", "partial": "#9a6700"}
 _CELL = "padding:3px 12px;border-bottom:1px solid #d0d7de;vertical-align:top"
 
 
@@ -487,10 +513,10 @@ def short_repr(a) -> str:
     r = a.result
     dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
     ins = ", ".join(f"{_name(gi.name, 40)}{shape_str(gi.shape)}" for gi in r.graph.inputs[:3])
-    words = verdict_words(dom)
+    cls, words = verdict_of(a)
     words = words if len(words) <= 300 else words[:300] + "..."
     return (f"<Analysis {_name(r.graph.path, 120)}: {len(r.nodes)} nodes, inputs {ins}; params "
-            f"{count_text(r.total_params)}; verdict {dom.verdict} - {words}>")
+            f"{count_text(r.total_params)}; verdict {cls} - {words}>")
 
 
 def _html_count(n) -> str:
@@ -521,7 +547,7 @@ def to_html(a) -> str:
     if note:
         parts.append(f"<p>({esc(note)})</p>")
     dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
-    parts.append(html_verdict(dom.verdict, verdict_words(dom)))
+    parts.append(html_verdict(*verdict_of(a)))
     if dom is not a.domain:
         parts.append(f"<p>the ONNX file alone: {esc(str(a.domain.verdict))} &mdash; {esc(verdict_words(a.domain))}</p>")
     if dom.valid_if_text != "True":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..printable import name as _name
-from ..report import Line, Table, count_text, plain, verdict_headline
+from ..report import Line, Table, count_text, plain, verdict_of
 
 
 def _fmt(v) -> str:
@@ -18,9 +18,10 @@ def cost_blocks(rep, by: str = "module", depth: int = 1, samples: Sequence[dict]
     a = rep.analysis
     conv = rep.convention
     dom = a.verdict_domain if hasattr(a, "verdict_domain") else a.domain
+    cls, words = verdict_of(a)
     out: list = [Line(f"{a.result.graph.path}: cost as formulas in {', '.join(rep.symbols) or 'no symbols'} "
                       f"(convention {conv.name}; FLOPs = {conv.flops_per_mac} x MACs)", "head"),
-                 Line(verdict_headline(dom), f"verdict:{getattr(dom.verdict, 'value', dom.verdict)}")]
+                 Line(f"verdict: {cls} - {words}", f"verdict:{cls}")]
     if dom.valid_if_text != "True":
         out.append(Line(f"valid if {dom.valid_if}"))
     out.append(Line(""))
