@@ -5,73 +5,97 @@ import json
 
 import click
 
-from .common import echo, keep_static_option, model_argument, parse_shapes, shape_option
+from .common import echo, keep_static_option, load_model, models_argument, progress, shape_option
 
 input_option = click.option("--input", "input_shape", metavar="DIMS",
                             help="For file.py:factory: the input shape, ints and symbol names, e.g. 1,3,H,W "
                                  "(default 1,3,H,W).")
+jobs_option = click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+                           help="With several models (or a folder): analyse N at a time, each in its own process.")
 
 
-def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: bool = False):
-    """An ONNX path, or file.py:factory (imported and called), loaded (shapealg.source.load) and analysed; the
-    Analysis keeps its Source (``weights``: the file's large inline tensors kept, for export and validate)."""
-    from shapealg.analysis import analyze_source
-    from shapealg.records import ShapealgError
-    from shapealg.source import is_factory_spec, load
-    if is_factory_spec(model):
-        if shapes or keep_static:
-            raise ShapealgError("--shape / --keep-static are for ONNX files; for file.py:factory use --input 1,3,H,W")
-        return analyze_source(load(model, input_shape=input_shape, factory=True))
-    if input_shape:
-        raise ShapealgError("--input is for file.py:factory; for an ONNX file use --shape NAME=1,3,H,W")
-    if isinstance(model, str) and model.endswith(".py"):
-        raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
-                            f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
-    parsed = parse_shapes(shapes)
-    return refuse_unrunnable(analyze_source(load(model, weights=weights), shapes=parsed,
-                                            symbolize_spatial=not keep_static))
+def run_many(models, fmt, jobs, opts, title):
+    """Several models: a summary table (or JSON lines); exit 1 when any could not be analysed."""
+    import sys
+    from .batch import expand, run_all, summary_blocks
+    from .render import show
+    files = expand(models)
+    if not files:
+        from shapealg.records import ShapealgError
+        raise ShapealgError(f"no .onnx files in {', '.join(models)}")
+    done = []
 
-
-def refuse_unrunnable(a):
-    """A graph in which a node reads a value no node produces (and no input or initializer holds) cannot run
-    at all: one line naming it (exit 2), not a verdict."""
-    from shapealg.records import ShapealgError
-    for d in a.result.diagnostics:
-        if str(d.kind) == "missing-input" and "is produced by no node" in d.message:
-            raise ShapealgError(f"{a.result.graph.path}: node {d.node!r} (op {d.op}): {d.message.split(';')[0]}: "
-                                f"the graph cannot run")
-    return a
+    def on_done(row):
+        done.append(row)
+        if fmt == "jsonl":
+            out = row.get("report", {}) if row["ok"] else {"model": row["model"], "error": row["error"]}
+            if row["ok"] and "sizes" in row:
+                out = dict(out, sizes=row["sizes"])
+            echo(json.dumps(out))
+    with progress() as say:
+        say(f"{title} {len(files)} models ({jobs} at a time)")
+        rows = run_all(files, dict(opts, json=fmt == "jsonl"), jobs,
+                       on_done=lambda r: (say(f"{len(done) + 1}/{len(files)} done: {r['model']}"), on_done(r)))
+    if fmt != "jsonl":
+        blocks = summary_blocks(rows, opts.get("sizes", ()))
+        if fmt == "json":
+            echo(json.dumps([r.get("report") or {k: v for k, v in r.items()} for r in rows], indent=2))
+        elif fmt == "markdown":
+            from shapealg.report import markdown
+            echo(markdown(blocks))
+        else:
+            show(blocks)
+    return 0 if all(r["ok"] for r in rows) else 1, rows
 
 
 @click.command("analyze")
-@model_argument
+@models_argument
 @shape_option
 @keep_static_option
 @input_option
 @click.option("--modules", "by_module", is_flag=True,
-              help="One row per torch module (from the module, or the module scopes an exporter recorded).")
+              help="One row per torch module (the default for a torch module, file.py:factory).")
+@click.option("--nodes", "by_node", is_flag=True, help="One row per ONNX node (the default for an ONNX file).")
 @click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
-              help="With --modules: show modules down to this depth (0: the model only).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
-def analyze_command(model, shapes, keep_static, input_shape, by_module, depth, fmt):
+              help="With the module view: show modules down to this depth (0: the model only).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Everything the exporter said (refused paths, dropped guards) and how the valid set was solved.")
+@jobs_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "jsonl"]), default="table",
+              show_default=True, help="jsonl: one JSON report per line (several models).")
+def analyze_command(models, shapes, keep_static, input_shape, by_module, by_node, depth, verbose, jobs, fmt):
     """Per-node (or per-module) output shapes, parameters and MACs as formulas, then the valid input sizes and
     verdict.
 
-    MODEL is an ONNX file or path/to/file.py:factory. For the latter shapealg IMPORTS AND RUNS file.py (its
+    MODEL is an ONNX file or path/to/file.py:factory; several models or a folder (its .onnx files) give one
+    summary row each (--jobs N: N at a time). For file.py:factory shapealg IMPORTS AND RUNS file.py (its
     top-level code) and calls factory() for a torch nn.Module, which it exports to ONNX with symbolic dims
     (in a temporary directory, removed afterwards): only use files you trust.
     """
+    import os
+    import sys
+    if len(models) > 1 or os.path.isdir(models[0]) or fmt == "jsonl":
+        code, _ = run_many(models, fmt, jobs, dict(shapes=shapes, keep_static=keep_static, input_shape=input_shape),
+                           "analysing")
+        sys.exit(code)
+    model = models[0]
     from shapealg import report
-    a = load_model(model, shapes, keep_static, input_shape)
-    if by_module or depth is not None:
-        t = a.modules(depth=depth)
-        if fmt == "json":
-            echo(json.dumps(dict(report.to_json(a), modules=t.to_json()), indent=2))
-            return
-        head = [f"model: {a.result.graph.path}"] + (a.front.lines() if a.front is not None else [])
-        verdict = report._verdict_lines(a)
-        text = "\n".join(head + [""]) + "\n" + str(t) + "\n" + "\n".join(verdict)
-        echo(f"```\n{text}\n```" if fmt == "markdown" else text)
+    with progress():
+        a = load_model(model, shapes, keep_static, input_shape)
+    module_view = (by_module or (a.front is not None and not by_node) or (depth is not None and not by_node))
+    if module_view and depth is None and not by_module:
+        depth = 3  # the default view of a module: three levels (--modules alone: every module)
+    if fmt == "json":
+        out = report.to_json(a)
+        if module_view:
+            out["modules"] = a.modules(depth=depth).to_json()
+        echo(json.dumps(out, indent=2))
         return
-    render = {"json": report.dumps, "markdown": report.to_markdown, "table": report.format_table}[fmt]
-    echo(render(a))
+    blocks = report.analysis_blocks(a, view="modules" if module_view else "nodes", depth=depth, verbose=verbose)
+    if a.front is not None and module_view and not verbose:
+        blocks.append(report.Line("(the ONNX node view: --nodes; the exporter's details: --verbose)", "note"))
+    if fmt == "markdown":
+        echo(report.to_markdown(a) if not module_view else report.markdown(blocks))
+        return
+    from .render import show
+    show(blocks)

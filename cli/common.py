@@ -1,13 +1,21 @@
 """What every command shares: one-line errors with exit status 2, and the --shape / --keep-static options."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from typing import Dict, List, Sequence
 
 import click
 
-from shapealg.records import ShapealgError
+# nothing from shapealg (onnx, sympy) is imported before the arguments are parsed: --help and argument errors
+# answer at once
+
+
+def shapealg_error(*a):
+    from shapealg.records import ShapealgError
+    return ShapealgError(*a)
 
 
 def echo(text="", err: bool = False) -> None:
@@ -18,22 +26,40 @@ def echo(text="", err: bool = False) -> None:
 
 
 def die(msg: str, code: int = 2):
-    from shapealg.printable import name
-    echo(f"shapealg: error: {name(msg, limit=2000)}", err=True)
+    if "shapealg.printable" in sys.modules:  # loaded by the work: the package's own escaping
+        from shapealg.printable import name
+        text = name(msg, limit=2000)
+    else:  # an argument error before anything was loaded: escape here, do not load onnx and sympy to say it
+        text = _escape(msg)[:2000]
+    click.echo(f"shapealg: error: {text}", err=True)
     sys.exit(code)
+
+
+_CONTROL = None
+
+
+def _escape(s: str) -> str:
+    """Every control character (C0, C1, DEL, bidi and line separators) as ``\\xNN`` / ``\\uNNNN`` (as
+    shapealg.printable.name does)."""
+    import re
+    global _CONTROL
+    if _CONTROL is None:
+        _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                        else f"\\u{ord(m.group(0)):04x}", str(s))
 
 
 def parse_shapes(items: Sequence[str]) -> Dict[str, List]:
     out: Dict[str, List] = {}
     for it in items:
         if "=" not in it:
-            raise ShapealgError(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
+            raise shapealg_error(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
         name, dims = it.split("=", 1)
         parts = [p.strip() for p in dims.split(",")]
         if not name.strip() or not all(parts):
-            raise ShapealgError(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
+            raise shapealg_error(f"--shape {it!r}: expected NAME=d0,d1,... e.g. x=1,3,H,W")
         if name.strip() in out:
-            raise ShapealgError(f"--shape {it!r}: input {name.strip()!r} is given twice")
+            raise shapealg_error(f"--shape {it!r}: input {name.strip()!r} is given twice")
         out[name.strip()] = [int(p) if p.lstrip("-").isdigit() and p.count("-") <= 1 and len(p) < 40 else p
                              for p in parts]
     return out
@@ -44,8 +70,73 @@ _MODEL_KEY = "shapealg.model"
 
 def _remember_model(ctx, param, value):
     """The MODEL argument, kept where Group can name it in error messages (ctx.meta is shared by all contexts)."""
-    ctx.meta[_MODEL_KEY] = value
+    ctx.meta[_MODEL_KEY] = value[0] if isinstance(value, tuple) and len(value) == 1 else \
+        (None if isinstance(value, tuple) else value)
     return value
+
+
+@contextlib.contextmanager
+def progress():
+    """What a long step is doing, on stderr, never on stdout: a status line rewritten in place (with the elapsed
+    time) on a terminal, plain lines when stderr is piped. Work done within two seconds stays silent (quick
+    commands print nothing extra). Yields a function that reports a step by hand. ``SHAPEALG_PROGRESS=0``: off."""
+    import threading
+    from shapealg.progress import listening
+    from shapealg.printable import name
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    start = time.monotonic()
+    lock = threading.Lock()
+    state = {"msg": None, "printed": None, "shown": False}
+    stop = threading.Event()
+    if os.environ.get("SHAPEALG_PROGRESS", "").strip() == "0":
+        yield lambda msg: None
+        return
+
+    def draw() -> None:  # under the lock
+        el = time.monotonic() - start
+        msg = state["msg"]
+        if msg is None or el < 2:
+            return
+        if tty:
+            line = f"[{el:5.1f} s] {msg}"[:max(20, _term_width() - 1)]
+            sys.stderr.write("\r\x1b[2K" + line)
+        elif state["printed"] != msg:
+            sys.stderr.write(f"shapealg: [{el:.1f} s] {msg}\n")
+        else:
+            return
+        state["printed"] = msg
+        state["shown"] = True
+        sys.stderr.flush()
+
+    def say(msg: str) -> None:
+        with lock:
+            state["msg"] = name(msg, 160)
+            draw()
+
+    def tick() -> None:
+        while not stop.wait(0.5):
+            with lock:
+                draw()
+    th = threading.Thread(target=tick, name="shapealg-progress", daemon=True)
+    th.start()
+    try:
+        with listening(say):
+            yield say
+    finally:
+        stop.set()
+        th.join(timeout=1)
+        with lock:
+            if tty and state["shown"]:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+
+
+def _term_width() -> int:
+    import shutil
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 def _naming_model(ctx, msg: str) -> str:
@@ -84,9 +175,18 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        args = list(getattr(ctx, "_protected_args", None) or []) + list(ctx.args)
+        try:  # the arguments first (--help, a bad option: answered before onnx and sympy are loaded)
+            if args:
+                name, cmd, rest = self.resolve_command(ctx, list(args))
+                if cmd is not None:
+                    with cmd.make_context(name, list(rest), parent=ctx):
+                        pass
+        except click.UsageError as e:
+            cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
+            die(f"{' '.join(e.format_message().split())} (see '{cmd} --help')")
         from shapealg.limits import TimeLimitExceeded, command_seconds, time_limit
         limit = command_seconds()
-        args = list(getattr(ctx, "_protected_args", None) or []) + list(ctx.args)
         runs = args and (args[0] in UNBOUNDED_COMMANDS or (args[0] == "profile" and "--validate" in args))
         if runs and not os.environ.get("SHAPEALG_TIME_LIMIT", "").strip():
             limit = None
@@ -96,8 +196,6 @@ class Group(click.Group):
         except TimeLimitExceeded as e:  # the last-resort clock of the whole command
             die(_naming_model(ctx, f"incomplete: stopped after {e.seconds:g} s, the analysis is too costly to "
                               f"finish (time limit SHAPEALG_TIME_LIMIT={e.seconds:g}; 0 switches it off)"))
-        except ShapealgError as e:
-            die(_naming_model(ctx, _one_line(e)))
         except click.UsageError as e:  # a bad option or argument: one line, not click's usage block
             cmd = e.ctx.command_path if e.ctx is not None and e.ctx.command_path else "shapealg"
             msg = " ".join(e.format_message().split())
@@ -121,6 +219,9 @@ class Group(click.Group):
         except OverflowError as e:
             die(_naming_model(ctx, f"a number is too large to handle ({_one_line(e)})"))
         except Exception as e:  # noqa: BLE001 - never a traceback for the user
+            from shapealg.records import ShapealgError
+            if isinstance(e, ShapealgError):
+                die(_naming_model(ctx, _one_line(e)))
             die(_naming_model(ctx, f"internal error: {type(e).__name__}: {_one_line(e)} (please report this with the model)"))
 
 
@@ -130,3 +231,36 @@ keep_static_option = click.option("--keep-static", is_flag=True,
                                   help="Keep spatial dims the file fixes (by default they become H, W / L / D, H, W).")
 # a plain string: the reader's own checks (missing, directory, FIFO, not ONNX) give one-line errors naming it
 model_argument = click.argument("model", type=str, metavar="MODEL", callback=_remember_model)
+models_argument = click.argument("models", type=str, metavar="MODEL...", nargs=-1, required=True,
+                                 callback=_remember_model)
+
+
+def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: bool = False):
+    """An ONNX path, or file.py:factory (imported and called), loaded (shapealg.source.load) and analysed; the
+    Analysis keeps its Source (``weights``: the file's large inline tensors kept, for export and validate)."""
+    from shapealg.analysis import analyze_source
+    from shapealg.records import ShapealgError
+    from shapealg.source import is_factory_spec, load
+    if is_factory_spec(model):
+        if shapes or keep_static:
+            raise ShapealgError("--shape / --keep-static are for ONNX files; for file.py:factory use --input 1,3,H,W")
+        return analyze_source(load(model, input_shape=input_shape, factory=True))
+    if input_shape:
+        raise ShapealgError("--input is for file.py:factory; for an ONNX file use --shape NAME=1,3,H,W")
+    if isinstance(model, str) and model.endswith(".py"):
+        raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
+                            f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
+    parsed = parse_shapes(shapes)
+    return refuse_unrunnable(analyze_source(load(model, weights=weights), shapes=parsed,
+                                            symbolize_spatial=not keep_static))
+
+
+def refuse_unrunnable(a):
+    """A graph in which a node reads a value no node produces (and no input or initializer holds) cannot run
+    at all: one line naming it (exit 2), not a verdict."""
+    from shapealg.records import ShapealgError
+    for d in a.result.diagnostics:
+        if str(d.kind) == "missing-input" and "is produced by no node" in d.message:
+            raise ShapealgError(f"{a.result.graph.path}: node {d.node!r} (op {d.op}): {d.message.split(';')[0]}: "
+                                f"the graph cannot run")
+    return a

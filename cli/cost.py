@@ -6,10 +6,10 @@ import os
 
 import click
 
-from shapealg.records import ShapealgError
+
 
 from .analyze import input_option, load_model
-from .common import echo, keep_static_option, model_argument, shape_option
+from .common import shapealg_error, echo, keep_static_option, model_argument, progress, shape_option
 
 _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
 
@@ -34,7 +34,7 @@ _CONVENTIONS = ("shapealg", "full", "fvcore", "torchinfo", "onnx-tool")
               help="Resolutions for --plot and for the JSON samples (H = W = s); default 64:1024 with --plot.")
 @click.option("--plot", "plot", metavar="PNG", default=None,
               help="Draw total MACs and activation memory against resolution to this PNG (needs matplotlib).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise, pooling, norm, flops_per_mac, by,
          depth, sizes, rng, plot, fmt):
     """MACs, FLOPs and activation memory of every node and module as formulas in the input size.
@@ -42,7 +42,7 @@ def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise,
     MODEL is an ONNX file or path/to/file.py:factory (shapealg IMPORTS AND RUNS file.py and exports
     factory()'s nn.Module to ONNX first: only use files you trust)."""
     from shapealg.cost import cost as run
-    from shapealg.cost.text import format_cost
+    from shapealg.cost.text import cost_blocks
     from shapealg.cost.plot import parse_range, square_envs
     from shapealg.sizes import parse_size, spatial_symbols
     switches = {k: v for k, v in (("bias", bias), ("elementwise", elementwise), ("pooling", pooling),
@@ -53,11 +53,12 @@ def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise,
     if plot:
         from shapealg.safe_write import same_file
         if same_file(plot, model) or (os.path.abspath(plot) == os.path.abspath(model)):
-            raise ShapealgError(f"--plot {plot}: is the input model; write the plot elsewhere")
-    rep = run(load_model(model, shapes, keep_static, input_shape), convention, **switches)
+            raise shapealg_error(f"--plot {plot}: is the input model; write the plot elsewhere")
+    with progress():
+        rep = run(load_model(model, shapes, keep_static, input_shape), convention, **switches)
     envs = [parse_size(s, spatial_symbols(rep.analysis), rep.symbols) for s in sizes]
     if sides and not rep.spatial:
-        raise ShapealgError("--range / --plot: the model has no symbolic spatial size to vary")
+        raise shapealg_error("--range / --plot: the model has no symbolic spatial size to vary")
     series = []
     if plot:
         from shapealg.cost.plot import plot_cost
@@ -76,6 +77,12 @@ def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise,
     if series:
         step = max(1, len(series) // 12)
         shown += series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
-    echo(format_cost(rep, by, depth, shown))
+    blocks = cost_blocks(rep, by, depth, shown)
+    if fmt == "markdown":
+        from shapealg.report import markdown
+        echo(markdown(blocks))
+    else:
+        from .render import show
+        show(blocks)
     if plot:
         echo(f"plot written to {plot}")

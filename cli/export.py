@@ -29,3 +29,9 @@ def export(model, output, shapes, keep_static, input_shape):
     echo(f"wrote {r.path}: {r.values} value shapes, verdict {a.domain.verdict}", err=to_stderr)
     for c in r.copied:
         echo(f"copied external data to {c}", err=to_stderr)
+    if r.missing:
+        import os
+        where = os.path.dirname(os.path.abspath(r.path))
+        echo(f"note: {', '.join(r.missing)} (the weights) is not beside {model}, so nothing was copied; the "
+             f"annotated model refers to it by the same name: put it in {where} to run the annotated model "
+             f"(shapealg, Netron and validate need no weights)", err=True)

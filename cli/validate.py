@@ -6,10 +6,11 @@ import sys
 
 import click
 
-from shapealg.records import ShapealgError
+
 
 from .analyze import input_option, load_model
-from .common import echo, keep_static_option, model_argument, shape_option
+from .common import shapealg_error, echo, keep_static_option, model_argument, shape_option
+from .common import progress as status_line
 
 
 @click.command()
@@ -31,7 +32,7 @@ from .common import echo, keep_static_option, model_argument, shape_option
 @shape_option
 @keep_static_option
 @input_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memory_budget, shapes, keep_static,
              input_shape, fmt):
     """Run MODEL (an ONNX file, or file.py:factory giving a torch module that shapealg exports) in
@@ -50,14 +51,15 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     factory = is_factory_spec(model)
     runtime = runtime or ("both" if factory else "onnxruntime")
     if runtime != "onnxruntime" and not (factory or module_spec):
-        raise ShapealgError(f"--runtime {runtime} needs the torch module: MODEL as file.py:factory, or "
+        raise shapealg_error(f"--runtime {runtime} needs the torch module: MODEL as file.py:factory, or "
                             "--module path/to/file.py:factory (or the Python API: validate(..., module=m))")
     if factory and module_spec:
-        raise ShapealgError("MODEL is file.py:factory already: leave --module out")
+        raise shapealg_error("MODEL is file.py:factory already: leave --module out")
     check_device(device, runtime)
     module = factory_module(module_spec) if module_spec else None
     budget = int(memory_budget * 2 ** 20) if memory_budget else None
-    a = load_model(model, shapes, keep_static, input_shape, weights=True)
+    with status_line():
+        a = load_model(model, shapes, keep_static, input_shape, weights=True)
     target = a.module if factory else a.source
     if sizes:
         plan = list(sizes)
@@ -83,7 +85,12 @@ def validate(model, sizes, sample, max_sizes, device, runtime, module_spec, memo
     if fmt == "json":
         echo(json.dumps(rep.to_json(), indent=2))
     else:
-        echo(rep.table())
+        if fmt == "markdown":
+            from shapealg.report import markdown
+            echo(markdown(rep.blocks()))
+        else:
+            from .render import show
+            show(rep.blocks())
         for w in rep.warnings:
             echo(f"warning: {w}", err=True)
     sys.exit(0 if rep.ok else 1)

@@ -4,12 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+import sympy
+
 from .diagnostics import Kind
 from .dims import symbol
 from .enums import Verdict
 from .validity import Domain, analyze_domain
 from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
+from .progress import step
 from .source import Source, load
 
 
@@ -30,6 +33,9 @@ class Analysis:
     # what was not analysed: "node 'x' (op Foo): why" per node whose outputs are unknown (and are used), and
     # inputs of unknown shape; non-empty makes the verdict "partial"
     unknown: Tuple[str, ...] = ()
+    # for a torch module whose export dropped or specialised what the module checks: the module's own valid set
+    # (``domain`` stays the ONNX file's, which validate runs); None when the file's answer is the module's
+    module_domain: Any = field(default=None, compare=False, repr=False)
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -49,21 +55,28 @@ class Analysis:
         return self.result.constraints
 
     @property
+    def verdict_domain(self):
+        """The valid set the verdict is about: the module's for a torch module (what the exporter dropped or
+        specialised included), else the file's ``domain``."""
+        return self.module_domain if self.module_domain is not None else self.domain
+
+    @property
     def verdict(self) -> str:
-        """The domain's verdict, or "partial" when part of the graph was not analysed."""
-        return Verdict.PARTIAL if self.unknown else self.domain.verdict
+        """The verdict (the module's for a torch module), or "partial" when part of the graph was not analysed."""
+        return Verdict.PARTIAL if self.unknown else self.verdict_domain.verdict
 
     @property
     def analysed_verdict(self) -> str:
         """The verdict of the part analysed (the whole graph's when nothing is unknown)."""
-        return self.domain.verdict
+        return self.verdict_domain.verdict
 
     @property
     def verdict_summary(self) -> str:
+        dom = self.verdict_domain
         if not self.unknown:
-            return self.domain.summary
+            return dom.summary
         more = f" and {len(self.unknown) - 5} more" if len(self.unknown) > 5 else ""
-        return (f"holds only for the part analysed ({self.domain.verdict}: {self.domain.summary}); not analysed: "
+        return (f"holds only for the part analysed ({dom.verdict}: {dom.summary}); not analysed: "
                 + "; ".join(self.unknown[:5]) + more)
 
     @property
@@ -74,7 +87,8 @@ class Analysis:
         return self.result.values[value_name].shape
 
     def is_valid(self, **sizes: int) -> bool:
-        return self.domain.contains(sizes)
+        """Whether the model runs at these sizes (the module's answer for a torch module)."""
+        return self.verdict_domain.contains(sizes)
 
     def to_json(self) -> dict:
         from .report import to_json
@@ -89,9 +103,21 @@ class Analysis:
         from .modules import module_table
         return module_table(self, depth=depth)
 
-    def _repr_markdown_(self) -> str:
-        from .report import to_markdown
-        return to_markdown(self)
+    def __repr__(self) -> str:
+        from .report import short_repr
+        return short_repr(self)
+
+    def module_of(self, node: str) -> Optional[str]:
+        """The torch module that produced ONNX node ``node`` (``net.6``), for a torch module's analysis; else None."""
+        if self.front is None:
+            return None
+        owners = self.__dict__.get("_owners")
+        if owners is None:
+            from .modules import node_owners
+            owners = node_owners(self)
+            object.__setattr__(self, "_owners", owners)
+        q = owners.get(node)
+        return q or None
 
     def _repr_html_(self) -> str:
         from .report import to_html
@@ -112,25 +138,63 @@ def analyze_source(src: Source, *, shapes: Optional[Mapping[str, Sequence]] = No
                    bound: Optional[int] = None) -> Analysis:
     """The analysis of a loaded model (source.load); a module's export keeps its front end's account."""
     if src.export is None:
+        step("analysing the ONNX graph")
         return replace(_finish(infer(src, shapes=shapes, symbolize_spatial=symbolize_spatial), bound), source=src)
     from .graph import read_graph
     from .infer import infer_graph
     graph = read_graph(src.proto, shapes=src.export.shapes, symbolize_spatial=False)
     graph = replace(graph, path=src.label)
+    step(f"analysing {len(graph.nodes)} ONNX nodes")
     a = _finish(infer_graph(graph), bound)
-    return replace(a, front=_judge_front(src.export.front, a), module=src.module, model_proto=src.proto, source=src)
+    front, guards_domain = _judge_front(src.export.front, a)
+    front, module_domain = _module_verdict(front, a, src.module, guards_domain)
+    return replace(a, front=front, module=src.module, model_proto=src.proto, source=src, module_domain=module_domain)
+
+
+def _module_verdict(front, a: Analysis, module, guards_domain):
+    """The module's own valid set when it differs from the file's: the dims the exporter specialised, where the
+    module itself refuses other sizes (it is run at one the file accepts), or torch.export's guards where the file
+    fixed sizes into constants. (front with a note, Domain or None)."""
+    from .records import Constraint
+    syms = [symbol(s) for s in a.result.symbols]
+    fixed = [tuple(s.split("=", 1)) for s in front.specialized if "=" in s]
+    fixed = [(n, int(v)) for n, v in fixed if n in a.result.symbols and v.strip().isdigit()]
+    if fixed and module is not None and a.domain.verdict != Verdict.NEVER_VALID:
+        other = next((e for e in a.domain.examples(50) if any(e.get(n) != v for n, v in fixed)), None)
+        if other is None:
+            other = {n: v + 1 for n, v in fixed}
+        shape = [other.get(d, t) if isinstance(d, str) else t for d, t in zip(front.input_shape, front.trace_shape)]
+        from .torch_front import runs_at
+        step(f"running the module at {'x'.join(map(str, shape))} (the exporter specialised "
+             f"{', '.join(front.specialized)})")
+        err = runs_at(module, shape)
+        if err is None:
+            note = (f"the exporter specialised {', '.join(front.specialized)}, but the module runs at "
+                    f"{'x'.join(map(str, shape))}: the file's set is the module's")
+            return replace(front, notes=front.notes + (note,)), None
+        why = f"the module refuses other sizes ({'x'.join(map(str, shape))}: {err})"
+        cons = list(a.domain.constraints) + [
+            Constraint("torch.export", "specialization", sympy.Eq(symbol(n), v),
+                       f"the exporter specialised {n}={v} and {why}") for n, v in fixed]
+        mod = analyze_domain(cons, syms)
+        note = f"the ONNX file accepts more sizes than the module: the exporter traced the module's size check away; {why}"
+        return replace(front, notes=front.notes + (note,), module_verdict=mod.verdict,
+                       module_summary=mod.summary), mod
+    if guards_domain is not None and any("stricter than the module" in n for n in front.notes):
+        return front, guards_domain
+    return front, None
 
 
 def _judge_front(front, a: Analysis):
     """torch.export's own view of the module (its guards as a domain), and a note when the file is stricter."""
     if not front.path.startswith("dynamo") or front.path.endswith("-static"):
-        return front
+        return front, None
     from .records import Constraint
     cons = [Constraint("torch.export", "guard", c, f"torch.export guard {c}") for c in front.conditions]
     try:
         mod = analyze_domain(cons, [symbol(s) for s in a.result.symbols])
     except Exception:  # noqa: BLE001 - a guard the domain solver cannot take: no second opinion
-        return front
+        return front, None
     notes = list(front.notes)
     order = Verdict.order()
     if mod.verdict in order and a.domain.verdict in order and order.index(mod.verdict) < order.index(a.domain.verdict):
@@ -138,7 +202,7 @@ def _judge_front(front, a: Analysis):
         where = f" at {c.node} ({c.op_type})" if c is not None else ""
         notes.append(f"the ONNX file is stricter than the module{where}: the exporter fixed sizes seen at the trace "
                      f"size into constants (torch.export: {mod.verdict}; file: {a.domain.verdict})")
-    return replace(front, module_verdict=mod.verdict, module_summary=mod.summary, notes=tuple(notes))
+    return replace(front, module_verdict=mod.verdict, module_summary=mod.summary, notes=tuple(notes)), mod
 
 
 def _split_runtime(res: InferResult) -> Tuple[list, list]:
@@ -153,6 +217,7 @@ def _split_runtime(res: InferResult) -> Tuple[list, list]:
 def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     syms = [symbol(s) for s in res.symbols]
     static, runtime = _split_runtime(res)
+    step(f"solving the valid input sizes ({len(static)} constraints)")
     dom = analyze_domain(static, syms, bound=bound)
     partial = Analysis(res, dom)
     brk = dom.breaking_constraint

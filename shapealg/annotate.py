@@ -28,6 +28,9 @@ class Annotated:
     values: int                  # value_info entries written (inputs and outputs included)
     copied: Tuple[str, ...] = ()  # external data files copied beside the annotated file
     notes: Tuple[str, ...] = ()
+    # external data files the model references that are not beside it (a model shared without its weights): the
+    # annotated file refers to them by the same name; put them beside it to run it (shapealg needs no weights)
+    missing: Tuple[str, ...] = ()
 
 
 def _set_dims(vi: onnx.ValueInfoProto, shape, dtype: int) -> None:
@@ -141,15 +144,17 @@ def export_annotated(model, out_path, *, shapes: Optional[Mapping[str, Sequence]
     if not os.path.isdir(dst_dir):
         raise ShapealgError(f"{out_path}: cannot write (folder {dst_dir} does not exist)")
     from .safe_write import is_stream
+    missing: List[str] = []
     with Transaction() as t:  # a stream (/dev/stdout, a pipe) gets the model alone: no folder to copy data into
-        copied = [] if is_stream(out_path) else _stage_external(t, annotated, src_dir, dst_dir, overwrite_data)
+        copied = [] if is_stream(out_path) else _stage_external(t, annotated, src_dir, dst_dir, overwrite_data,
+                                                                missing)
         if big and annotated.ByteSize() > 1_800_000_000:
             _stage_with_external_data(t, annotated, out_path)
         else:
             data = annotated.SerializeToString()
             t.add(out_path, lambda f: f.write(data))
         t.commit()
-    return Annotated(out_path, n, tuple(copied))
+    return Annotated(out_path, n, tuple(copied), missing=tuple(missing))
 
 
 def _stage_with_external_data(t, model: onnx.ModelProto, out_path: str) -> None:
@@ -204,15 +209,20 @@ def _open_inside(src_dir: str, loc: str) -> int:
     return fd
 
 
-def _stage_external(t, model, src_dir, dst_dir, overwrite: bool) -> List[str]:
+def _stage_external(t, model, src_dir, dst_dir, overwrite: bool, missing: Optional[List[str]] = None) -> List[str]:
     files = _external_files(model)
     if not files or src_dir is None or _same_dir(src_dir, dst_dir):
         return []
+    from .onnx_file import external_location_problem
     from .safe_write import same_file
     copied = []
     fds = []
     try:
         for loc in files:
+            if (missing is not None and external_location_problem(loc, src_dir) is None
+                    and not os.path.lexists(os.path.join(src_dir, loc))):
+                missing.append(loc)  # shared without its weights: nothing to copy, the reference stays
+                continue
             fd = _open_inside(src_dir, loc)
             fds.append(fd)
             d = os.path.join(dst_dir, os.path.normpath(loc))

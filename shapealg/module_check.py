@@ -27,6 +27,36 @@ class ShapeMismatch:
     type_name: str = ""
 
 
+class ModuleShapes(dict):
+    """{size tuple: [ShapeMismatch, ...]} (a dict) that prints as a person would say it."""
+
+    def lines(self):
+        out = []
+        for size, bad in self.items():
+            label = "x".join(str(s) for s in size)
+            if not bad:
+                out.append(f"{label}: every module's output shape matches its formula")
+            else:
+                first = bad[0]
+                what = first.note or (f"{first.module}: expected {first.expected}, torch gave {first.actual}")
+                more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+                out.append(f"{label}: {what}{more}")
+        return out
+
+    def __repr__(self) -> str:
+        text = "; ".join(self.lines())
+        return f"<ModuleShapes {text[:1500]}>"
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        import html
+        from .report import html_table
+        return html_table(("size", "result"), [(html.escape(ln.split(": ", 1)[0]), html.escape(ln.split(": ", 1)[1]))
+                                               for ln in self.lines()])
+
+
 class ModuleChecker:
     """{qualified submodule name: the ONNX values leaving its nodes}, for the forward hooks."""
 
@@ -119,7 +149,7 @@ def check_module_shapes(module, input_shape=None, sizes: Iterable = ((224, 224),
     a = analysis if analysis is not None else analyze_model(module, input_shape=shape)
     checker = ModuleChecker(a, module, depth=depth)
     syms = [d for d in shape if isinstance(d, str)]
-    out: Dict[Tuple[int, ...], List[ShapeMismatch]] = {}
+    out: Dict[Tuple[int, ...], List[ShapeMismatch]] = ModuleShapes()
     for size in sizes:
         env = dict(size) if isinstance(size, Mapping) else dict(zip(syms, size))
         key = tuple(env.get(s) for s in syms)
@@ -148,7 +178,7 @@ def check_module_shapes(module, input_shape=None, sizes: Iterable = ((224, 224),
 
 def _predicted(a, env) -> Optional[bool]:
     try:
-        return bool(a.domain.contains(env))
+        return bool(getattr(a, "verdict_domain", a.domain).contains(env))
     except Exception:  # noqa: BLE001 - a domain that cannot decide
         return None
 

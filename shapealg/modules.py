@@ -79,6 +79,24 @@ class ModuleTable:
     def __str__(self) -> str:
         return format_module_table(self)
 
+    def __repr__(self) -> str:
+        return (f"<ModuleTable {len(self.rows)} modules, {self.total_params:,} params (by {self.source}), "
+                f"MACs {str(self.total_macs)[:200]}>")
+
+    def blocks(self) -> list:
+        """The table and its totals as report blocks (plain text, Markdown, the terminal)."""
+        from .report import Line, Table, count_text
+        out: list = [Table(("module", "type", "output shape", "params", "MACs"), tuple(_rows_text(self)), (3,))]
+        out.append(Line(""))
+        out.append(Line(f"total params: {self.total_params:,}  (trainable {self.trainable_params:,}"
+                        + (f", buffers {self.total_buffers:,}" if self.total_buffers else "")
+                        + f"; counted by {self.source})"))
+        if self.source == "module" and self.onnx_params != self.total_params:
+            out.append(Line(f"  params in the ONNX file: {self.onnx_params:,} (the exporter folded, shared or "
+                            f"dropped some; torch counts a shared Parameter once)", "note"))
+        out.append(Line(f"total MACs:   {count_text(self.total_macs)}"))
+        return out
+
     def _repr_html_(self) -> str:
         from .report import module_table_html
         return module_table_html(self)
@@ -128,6 +146,18 @@ def _nearest(q: str, known: set) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the table
+
+
+def node_owners(analysis, module=None) -> Dict[str, Optional[str]]:
+    """{ONNX node name: the qualified torch module that owns it ("" the root, None unknown)}."""
+    module = module if module is not None else getattr(analysis, "module", None)
+    mods = dict(module.named_modules()) if module is not None else None
+    known = set(mods) if mods is not None else None
+    out: Dict[str, Optional[str]] = {}
+    for n in analysis.result.nodes:
+        q = node_scope(n.name, n.scope, known)
+        out[n.name] = _nearest(q, known) if (q is not None and known is not None) else q
+    return out
 
 
 def module_table(analysis, module=None, depth: Optional[int] = None) -> ModuleTable:
@@ -212,7 +242,7 @@ def _row(res, q, depth, idx, consumers, mod) -> ModuleRow:
 
 def _rows_text(t: ModuleTable) -> List[Tuple[str, ...]]:
     from .printable import name as _name
-    from .report import shape_str
+    from .report import count_text, shape_str
     out = []
     for r in t.rows + ((t.unowned,) if t.unowned else ()):
         name = ("  " * max(r.depth - 1, 0) + ("" if r.depth == 0 else "- ") + (r.name.rsplit(".", 1)[-1] if r.depth
@@ -225,18 +255,11 @@ def _rows_text(t: ModuleTable) -> List[Tuple[str, ...]]:
             params += f" ({r.params - r.trainable:,} frozen)"
         if r.buffers:
             params += f" (+{r.buffers:,} buf)"
-        macs = "n/a" if r.macs is None else ("" if r.macs == 0 else (f"{r.macs:,}" if isinstance(r.macs, int) else str(r.macs)))
+        macs = "n/a" if r.macs is None else ("" if r.macs == 0 else count_text(r.macs))
         out.append((_name(name), _name(r.type), shape, params.strip(), macs))
     return out
 
 
 def format_module_table(t: ModuleTable) -> str:
-    from .report import text_table
-    lines = text_table(("module", "type", "output shape", "params", "MACs"), _rows_text(t), right=(3,))
-    lines.append("")
-    lines.append(f"total params: {t.total_params:,}  (trainable {t.trainable_params:,}"
-                 + (f", buffers {t.total_buffers:,}" if t.total_buffers else "") + f"; counted by {t.source})")
-    if t.source == "module" and t.onnx_params != t.total_params:
-        lines.append(f"params in the ONNX file: {t.onnx_params:,} (the exporter folded, shared or dropped some)")
-    lines.append(f"total MACs:   {t.total_macs if not isinstance(t.total_macs, int) else f'{t.total_macs:,}'}")
-    return "\n".join(lines)
+    from .report import plain
+    return plain(t.blocks())

@@ -65,7 +65,7 @@ class SizeCheck:
 
 def check_sizes(analysis, envs: Sequence[Dict[str, int]], k: int = 3) -> List[SizeCheck]:
     out = []
-    dom = analysis.domain
+    dom = getattr(analysis, "verdict_domain", analysis.domain)  # a torch module's own set when it differs
     for env in envs:
         ok = dom.contains(env)
         blocking = None if ok else dom.blocking(env)

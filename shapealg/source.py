@@ -68,6 +68,8 @@ def load(model, *, input_shape=None, example: Optional[Mapping[str, int]] = None
     if isinstance(model, Source):
         return model
     if factory and is_factory_spec(model):
+        from .progress import step
+        step(f"importing {str(model).rsplit(':', 1)[0]} (and torch) and calling {str(model).rsplit(':', 1)[1]}()")
         model = factory_module(model)
     if modules and is_module(model):
         from .torch_front import export_module

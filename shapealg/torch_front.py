@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .progress import step
 from .records import ShapealgError
 
 InputShape = Sequence[Union[int, str]]
@@ -82,6 +83,23 @@ class FrontEnd:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        extra = f", module verdict {self.module_verdict}" if self.module_verdict else ""
+        return f"<FrontEnd {self.summary[:600]}{extra}>"
+
+    def _repr_html_(self) -> str:
+        import html
+        rows = [("path", self.path), ("traced at", "x".join(map(str, self.trace_shape))),
+                ("specialised", ", ".join(self.specialized) or "nothing"),
+                ("module verdict", self.module_summary or "-"),
+                ("dropped guards", f"{len(self.guards)}")]
+        rows += [("note", n) for n in self.notes]
+        rows += [("refused", r[:400]) for r in self.refused]
+        cell = "padding:3px 12px;border-bottom:1px solid #d0d7de;vertical-align:top;text-align:left"
+        body = "".join(f"<tr><th style='{cell}'>{html.escape(k)}</th><td style='{cell}'>{html.escape(str(v))}</td></tr>"
+                       for k, v in rows)
+        return f"<table class='shapealg' style='border-collapse:collapse'>{body}</table>"
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,17 @@ def trace_shapes(module, shape, example: Optional[Mapping[str, int]] = None) -> 
     return list(dict.fromkeys(cands))
 
 
+def runs_at(module, shape: Sequence[int]) -> Optional[str]:
+    """None when ``module`` runs on a random input of ``shape`` (eval mode, no grad), else its error's first line."""
+    import torch
+    was_training = module.training
+    module.eval()
+    try:
+        return _runs(module, torch.randn(*shape))
+    finally:
+        module.train(was_training)
+
+
 def _runs(module, x) -> Optional[str]:
     import torch
     try:
@@ -191,6 +220,7 @@ def export_module(module, input_shape: Union[str, InputShape, None] = None, *, e
     module.eval()
     try:
         trace, why = None, []
+        step(f"running {type(module).__name__} once to find a trace size")
         for cand in trace_shapes(module, shape, example):
             err = _runs(module, torch.randn(*cand))
             if err is None:
@@ -251,10 +281,12 @@ def _export(module, x, shape, syms, name, opset, tmp, paths) -> ModuleExport:
         return ModuleExport(model, front, {real: list(shape)})
 
     if "dynamo" in paths and syms:
+        step(f"exporting {type(module).__name__} with torch.export (dynamo, named dims) at {'x'.join(map(str, trace))}")
         ep, err = _torch_export(module, x, syms, named=True)
         path = "dynamo"
         if ep is None:
             refused.append(f"torch.export with named dims: {_readable(err, syms)}")
+            step("torch.export refused the named dims; again with Dim.AUTO")
             ep, err = _torch_export(module, x, syms, named=False)
             path = "dynamo-auto"
             if ep is None:
@@ -274,6 +306,7 @@ def _export(module, x, shape, syms, name, opset, tmp, paths) -> ModuleExport:
                                f"at that size in its eyes")
                 ep_auto = ep
     if "torchscript" in paths:
+        step("falling back to the TorchScript exporter (dynamic axes)")
         model, err = _torchscript(module, x, name, opset, tmp, {i: n for i, n in syms.items()})
         if model is not None:
             return done(model, "torchscript", specialized=tuple(specialized))
@@ -283,6 +316,7 @@ def _export(module, x, shape, syms, name, opset, tmp, paths) -> ModuleExport:
         model = _ep_to_onnx(ep_auto, x, opset, tmp, refused)
         if model is not None:
             return done(model, "dynamo-static", specialized=tuple(specialized), resymbolized=bool(syms))
+    step("falling back to a static export at the trace size")
     model, err = _torchscript(module, x, name, opset, tmp, None)
     if model is None:
         raise ShapealgError(f"cannot export {type(module).__name__} to ONNX: {'; '.join(refused + [err])[:600]}")
@@ -372,6 +406,7 @@ def _conditions(ep, sym_map) -> Tuple[Any, ...]:
 
 
 def _ep_to_onnx(ep, x, opset, tmp, refused):
+    step("converting the ExportedProgram to ONNX (torch.onnx)")
     import onnx
     import torch
     kw = {"opset_version": opset} if opset is not None else {}

@@ -208,11 +208,19 @@ def test_seed_matches_raw_conditions_on_grid():
 
 
 def test_seed_nearest_valid_is_nearest():
+    """Nearest keeps the aspect ratio first (issue 15: 448x448 -> 225x225, not L1's 115x445), then L1, then L2."""
+    import math
     dom = analyze_domain(seed_constraints(), ["H", "W"])
     near = dom.nearest_valid({"H": 448, "W": 448}, k=3)
     assert len(near) == 3
-    dists = sorted(abs(h - 448) + abs(w - 448) for h, w in dom.finite_set)
-    assert [abs(d["H"] - 448) + abs(d["W"] - 448) for d in near] == dists[:3]
+    key = lambda hw: (round(abs(math.log(hw[1] / hw[0])), 2), abs(hw[0] - 448) + abs(hw[1] - 448),  # noqa: E731
+                      (hw[0] - 448) ** 2 + (hw[1] - 448) ** 2)
+    want = sorted(dom.finite_set, key=key)[:3]
+    assert [key((d["H"], d["W"])) for d in near] == [key(t) for t in want]
+    assert all(abs(d["H"] - d["W"]) <= 1 for d in near)  # square in, square out
+    wide = dom.nearest_valid({"H": 300, "W": 200}, k=1)[0]  # 1.5:1 in: the valid pair closest in shape
+    assert min(abs(math.log(h / w) - math.log(1.5)) for h, w in dom.finite_set) == \
+        pytest.approx(abs(math.log(wide["H"] / wide["W"]) - math.log(1.5)), abs=0.01)
     assert all(dom.contains(d) for d in near)
     assert dom.nearest_valid({"H": 224, "W": 224}, k=1) == [{"H": 224, "W": 224}]
 

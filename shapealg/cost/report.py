@@ -110,6 +110,19 @@ class CostReport:
         from .text import format_cost
         return format_cost(self)
 
+    def __repr__(self) -> str:
+        from ..report import count_text
+        a = self.analysis
+        macs = count_text(self.totals.get("macs"))
+        macs = macs if len(macs) <= 300 else macs[:300] + "..."
+        return (f"<CostReport {str(a.result.graph.path)[:120]}: {len(self.nodes)} nodes, convention "
+                f"{self.convention.name}, MACs {macs}, grows as {self.growth['macs'].order}>")
+
+    def _repr_html_(self) -> str:
+        from ..report import blocks_html
+        from .text import cost_blocks
+        return blocks_html(cost_blocks(self))
+
     # -- views ---------------------------------------------------------------------------------------
     @property
     def symbols(self) -> List[str]:

@@ -171,6 +171,29 @@ class ValidationReport:
             "sizes": [o.to_json() for o in self.outcomes],
         }
 
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {k}" for k, n in self.counts.items())
+        return (f"{'OK' if self.ok else 'DISAGREES'}: {len(self.outcomes)} sizes ({counts}); "
+                f"{self.runtime} on {self.device}; verdict {self.verdict}")
+
+    def blocks(self) -> list:
+        """The per-size table and the summary as report blocks (plain, Markdown, terminal, HTML)."""
+        from ..report import Line, Table
+        rows = tuple((o.label(self.spatial), o.outcome, o.describe()) for o in self.outcomes)
+        style = "verdict:size-invariant" if self.ok else "verdict:locked"
+        return [Table(("size", "outcome", "detail"), rows), Line(self.summary(), style)]
+
+    def __repr__(self) -> str:
+        return f"<ValidationReport {self.model[:120]}: {self.summary()[:400]}>"
+
+    def _repr_html_(self) -> str:
+        import html
+        from ..report import blocks_html
+        col = "#1a7f37" if self.ok else "#cf222e"
+        body = blocks_html(self.blocks()[:1])
+        return (body + f"<p class='shapealg-verdict'><b style='color:{col}'>{'OK' if self.ok else 'DISAGREES'}</b>"
+                f" &mdash; {html.escape(self.summary().split(': ', 1)[1])}</p>")
+
     def table(self) -> str:
         """Sizes x outcome, one line per size, and a summary line."""
         rows = [(o.label(self.spatial), o.outcome, o.describe()) for o in self.outcomes]

@@ -40,6 +40,25 @@ class Domain:
     _comps: Tuple[Any, ...] = field(repr=False, compare=False, default=())
     _free: Tuple[str, ...] = field(repr=False, compare=False, default=())
 
+    def __repr__(self) -> str:
+        from ..report import verdict_words
+        s = verdict_words(self)
+        s = s if len(s) <= 400 else s[:400] + "..."
+        v = str(getattr(self.verdict, "value", self.verdict))
+        cond = self.valid_if_text
+        cond = cond if len(cond) <= 300 else cond[:300] + "..."
+        return f"<Domain {v} over ({', '.join(self.symbols)}): {s}; valid if {cond}>"
+
+    def _repr_html_(self) -> str:
+        import html
+        from ..report import html_table, html_verdict, verdict_words
+        rows = [("valid if", html.escape(self.valid_if_text[:2000])), ("method", html.escape(str(self.method)))]
+        if self.lower_bounds:
+            rows.append(("lower bounds", html.escape(", ".join(f"{k} >= {v}" for k, v in self.lower_bounds.items()))))
+        if self.finite_count is not None:
+            rows.append(("finite set", html.escape(f"{self.finite_count} sizes of ({', '.join(self.finite_symbols)})")))
+        return html_verdict(self.verdict, verdict_words(self)) + html_table(("", ""), rows)
+
     def __post_init__(self):
         if not isinstance(self.verdict, Verdict) and self.verdict in {v.value for v in Verdict}:
             object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -121,7 +140,8 @@ class Domain:
         return out
 
     def nearest_valid(self, env: Mapping, k: int = 3) -> List[Dict[str, int]]:
-        """Up to k valid sizes nearest to env (L1 distance over the constrained symbols, then L2)."""
+        """Up to k valid sizes nearest to env: where several symbols are tied by one condition (an (H, W) set),
+        the same aspect ratio first (448x448 -> 224x224 rather than 115x445), then L1 distance, then L2."""
         e = self._env(env)
         if self.verdict == Verdict.NEVER_VALID:
             return []
@@ -142,7 +162,14 @@ class Domain:
             l1 = diff.sum(axis=1)
             l2 = (diff.astype(np.float64) ** 2).sum(axis=1)
             kk = min(k, len(pts))
-            idx = np.lexsort((l2, l1))[:kk]
+            if len(c.names) >= 2 and (pts > 0).all() and (x > 0).all():
+                # aspect ratios to the first symbol, in log scale, rounded (224x225 keeps 448x448's ratio)
+                lp = np.log(pts.astype(np.float64))
+                lx = np.log(x.astype(np.float64))
+                aspect = np.abs((lp[:, 1:] - lp[:, :1]) - (lx[1:] - lx[:1])).sum(axis=1)
+                idx = np.lexsort((l2, l1, np.round(aspect, 2)))[:kk]
+            else:
+                idx = np.lexsort((l2, l1))[:kk]
             parts.append([(int(l1[i]), int(l2[i]), {n: int(pts[i, j]) for j, n in enumerate(c.names)})
                           for i in idx])
         best = [(0, 0, {})]
