@@ -34,28 +34,8 @@ def _parse_range(items, spatial, names):
 
 
 def _parse_sizes(text, spatial, names, what):
-    from shapealg.records import ShapealgError
-    t = text.strip()
-    env = {}
-    try:
-        if "=" in t:
-            for part in t.split(","):
-                k, v = part.split("=")
-                env[k.strip()] = int(v)
-        else:
-            nums = [int(p) for p in re.split(r"[x,X*]", t)]
-            if len(nums) != len(spatial):
-                raise ShapealgError(f"{what} {text!r}: expected {len(spatial)} numbers ({'x'.join(spatial) or 'none'})")
-            env = dict(zip(spatial, nums))
-    except ValueError:
-        raise ShapealgError(f"{what} {text!r}: expected e.g. 640x640 or H=640,W=640") from None
-    for k, v in env.items():
-        if k not in names:
-            raise ShapealgError(f"{what} {text!r}: the model has no dynamic size {k!r} "
-                                f"(its dynamic sizes: {', '.join(names) or 'none'})")
-        if v < 1:
-            raise ShapealgError(f"{what} {text!r}: {k} must be >= 1")
-    return env
+    from shapealg.sizes import parse_size_text
+    return parse_size_text(text, spatial, names, what)
 
 
 @click.command("profile")

@@ -21,7 +21,9 @@ def spatial_symbols(analysis) -> List[str]:
     return list(syms)
 
 
-def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) -> Dict[str, int]:
+def parse_size_text(text: str, spatial: Sequence[str], names: Sequence[str], what: str = "--size") -> Dict[str, int]:
+    """``448x448`` (the spatial symbols in order) or ``H=448,W=448``: the sizes it names, each a symbol of
+    ``names`` and >= 1; a one-line ShapealgError naming ``what`` otherwise."""
     t = text.strip()
     env: Dict[str, int] = {}
     try:
@@ -32,17 +34,22 @@ def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) ->
         else:
             nums = [int(p) for p in re.split(r"[x,X*]", t)]
             if len(nums) != len(spatial):
-                raise ShapealgError(f"--size {text!r}: expected {len(spatial)} numbers "
+                raise ShapealgError(f"{what} {text!r}: expected {len(spatial)} numbers "
                                     f"({'x'.join(spatial) or 'no spatial symbols'})")
             env = dict(zip(spatial, nums))
     except ValueError:
-        raise ShapealgError(f"--size {text!r}: expected e.g. 448x448 or H=448,W=448") from None
-    unknown = [k for k in env if k not in all_symbols]
+        raise ShapealgError(f"{what} {text!r}: expected e.g. 448x448 or H=448,W=448") from None
+    unknown = [k for k in env if k not in names]
     if unknown:
-        raise ShapealgError(f"--size {text!r}: the model has no symbol {unknown[0]!r} (symbols: {list(all_symbols)})")
+        raise ShapealgError(f"{what} {text!r}: the model has no symbol {unknown[0]!r} (symbols: {list(names)})")
     bad = [k for k, v in env.items() if v < 1]
     if bad:
-        raise ShapealgError(f"--size {text!r}: {bad[0]} must be >= 1")
+        raise ShapealgError(f"{what} {text!r}: {bad[0]} must be >= 1")
+    return env
+
+
+def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) -> Dict[str, int]:
+    env = parse_size_text(text, spatial, all_symbols)
     for s in all_symbols:  # symbols the size does not name (batch...) default to 1
         env.setdefault(s, 1)
     return env
