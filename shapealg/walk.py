@@ -93,19 +93,18 @@ def walk(nodes: Sequence[Node], scope: Scope) -> WalkResult:
         records.append(rec)
         constraints.extend(rec.constraints)
         diagnostics.extend(rec.diagnostics)
-        if rec.constraints and scope.assume is not None and scope.depth == 0:
-            _raise_lower_bounds(node, rec.constraints, scope)
     return WalkResult(tuple(records), tuple(constraints), tuple(diagnostics))
 
 
-def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Scope) -> None:
+def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Scope) -> bool:
     """A constraint on one input size that fails below some value proves that lower bound for everything after
     it (no run gets past this node below it): later formulas are built and decided with it (``H >= 4`` after
     the first Conv turns ``Mod(3, 7*floor(H/28 + 6/7))`` into 3). Only the model graph's own nodes, never a
     subgraph's (its constraints hold only where it runs), and never a data-dependent symbol."""
     if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
            for v in node.attrs.values()):
-        return
+        return False
+    raised = False
     for c in constraints:
         syms = getattr(c.condition, "free_symbols", ())
         if len(syms) != 1:
@@ -116,7 +115,22 @@ def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Sc
         lo = scope.assume.lower.get(s.name, 1)
         v = least_satisfying(c.condition, s.name, lo)
         if v > lo:
-            scope.assume.raise_lower(s.name, v)
+            raised = scope.assume.raise_lower(s.name, v) or raised
+    return raised
+
+
+def _recanon(v: Value) -> Value:
+    """v's formulas again under the bounds in force (each kept as it was where that passes the work limit)."""
+    def one(d):
+        if d is None or isinstance(d, int) or not isinstance(d, sympy.Expr) or d.is_Number:
+            return d
+        try:
+            return canon(d)
+        except TooComplex:
+            return d
+    shape = None if v.shape is None else tuple(one(d) for d in v.shape)
+    value = None if v.value is None else tuple(one(x) for x in v.value)
+    return replace(v, shape=shape, value=value)
 
 
 def _step(node: Node, scope: Scope) -> NodeResult:
@@ -144,6 +158,10 @@ def _step(node: Node, scope: Scope) -> NodeResult:
         outs = _as_outputs(None, len(node.outputs))
     else:
         outs = call_rule(rule, ctx, node, ins, scope.strict)
+    # the node's own constraints hold wherever its outputs exist: bounds they prove apply to its outputs too
+    if ctx.constraints and scope.assume is not None and scope.depth == 0 and \
+            _raise_lower_bounds(node, ctx.constraints, scope):
+        outs = [_recanon(v) for v in outs]
     if d is not None and d.bounds is not None and outs and node.outputs and node.outputs[0]:
         try:
             b = _bounds.propagate(d.bounds, node, ins, in_bounds, outs[0])

@@ -54,9 +54,10 @@ def torch_pad_to_window(opset=17, window=4):
 
 def reshape_back_to_grid(opset=17):
     """Swin / SegFormer: Conv patch embed -> (B, C, h, w) -> tokens (B, h*w, C) -> Reshape back to
-    (B, h, w, C) with h, w read from the Shape of the conv output. The target dims are 0 only where the
-    input is empty, so the formula is the plain floor(H/4) (no 0-means-copy Piecewise, which used to nest
-    through every later window Reshape)."""
+    (B, h, w, C) with h, w read from the Shape of the conv output. The target dims are 0 only below sizes
+    the patch Conv (H, W >= 4) or the window Reshape's own element count (W >= 8) already refuses: with those
+    lower bounds proved on the way the formula is the plain floor(H/4) (no 0-means-copy Piecewise, which used
+    to nest through every later window Reshape)."""
     nodes = [
         node("Conv", ["x", "wc"], ["c"], strides=[4, 4], kernel_shape=[4, 4]),
         node("Shape", ["c"], ["s"]),
