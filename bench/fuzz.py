@@ -132,6 +132,24 @@ def build_corpus(folder: Path, torch_models: bool = True, log=print) -> List[Tup
     return out
 
 
+def load_corpus(folder: Path, torch_models: bool = True) -> List[Tuple[str, bytes]]:
+    """The corpus kept in ``folder`` (its ``index.txt`` lists the models in order), built there if absent."""
+    index = folder / "index.txt"
+    if index.exists():
+        names = [n for n in index.read_text().splitlines() if n]
+        return [(n, (folder / "models" / n).read_bytes()) for n in names]
+    tmp = Path(tempfile.mkdtemp(prefix="shapealg_fuzz_corpus_"))
+    try:
+        corpus = handmade_corpus() + build_corpus(tmp, torch_models=torch_models)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    for n, data in corpus:
+        (folder / "models" / n).write_bytes(data)
+    index.write_text("".join(n + "\n" for n, _ in corpus))
+    return corpus
+
+
 def handmade_corpus() -> List[Tuple[str, bytes]]:
     """A few onnx.helper graphs covering Concat / Tile / Reshape / shape arithmetic (no torch needed)."""
     from onnx import helper as h
@@ -665,9 +683,6 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
     warnings.simplefilter("ignore")
     if commands:
         os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout)  # the command's own limit: 'stopped after' is a hang
-    # a node's rule that runs long degrades to unknown outputs (the library's own bound) well before the
-    # case's limit; what still reaches the case's limit is counted as a hang
-    os.environ.setdefault("SHAPEALG_NODE_TIME_LIMIT", str(max(0.5, timeout / 3)))
     from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
     skim_default = _graph.SKIM_ABOVE
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
@@ -679,10 +694,19 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
         # odd cases read the file through the weight-skimming path that large files take
         from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
         _graph.SKIM_ABOVE = 0 if case % 2 else skim_default
+        try:
+            if commands:
+                r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights)
+            else:
+                r = run_one(data, label, timeout, root)
+        except BaseException as e:  # noqa: BLE001 - outside the command (the fuzzer's own checks): still counted
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            r = {"label": label, "outcome": "crash", "payload": False, "seconds": 0.0, "files": [],
+                 "detail": f"escaped the case: {type(e).__name__} @ {_innermost(e.__traceback__)}: "
+                           f"{str(e).splitlines()[0][:120] if str(e).strip() else ''}"}
         if commands:
-            r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights)
-        else:
-            r = run_one(data, label, timeout, root)
+            r.setdefault("command", commands[case % len(commands)])
         r["case"] = case
         conn.send(r)
 
@@ -816,8 +840,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
     ap.add_argument("--budget", type=float, default=0, help="stop after this many seconds (0: no limit)")
     ap.add_argument("--no-torch", action="store_true", help="examples/ and handmade graphs only")
+    ap.add_argument("--corpus", default=None, metavar="DIR",
+                    help="keep the corpus in DIR: built and saved there the first time, read back after (the "
+                         "exports take a minute, and chunks of one run and replays then see the same models)")
     ap.add_argument("--replay", type=int, default=None, help="run one case in this process, with its traceback")
-    ap.add_argument("--save", default=None, help="folder to save crashing / hanging cases into")
+    ap.add_argument("--save", default=None, help="folder to save crashing / hanging cases into (after each chunk)")
+    ap.add_argument("--jsonl", default=None, help="append every case's result to this file, one JSON line each "
+                                                   "(after each chunk, so a stopped run keeps what it did)")
     ap.add_argument("--commands", default=None, metavar="LIST",
                     help="run the command line instead of the library: 'all' or a comma list of "
                          f"{','.join(COMMANDS)} (case i runs the (i mod n)-th)")
@@ -835,12 +864,17 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="shapealg_fuzz_corpus_"))
     try:
         t0 = time.time()
-        corpus = handmade_corpus() + build_corpus(tmp, torch_models=not args.no_torch)
+        corpus = load_corpus(Path(args.corpus), not args.no_torch) if args.corpus else \
+            handmade_corpus() + build_corpus(tmp, torch_models=not args.no_torch)
         print(f"corpus: {len(corpus)} models ({time.time() - t0:.1f} s)", flush=True)
         if args.replay is not None:
             data, label = make_case(corpus, args.seed, args.replay, structural)
             print(f"case {args.replay}: {label}")
+            from shapealg import onnx_file
+            if args.replay % 2:  # as the worker does: odd cases take the weight-skimming path
+                onnx_file.SKIM_ABOVE = 0
             if commands:
+                os.environ.setdefault("SHAPEALG_TIME_LIMIT", str(args.timeout))
                 cmd = commands[args.replay % len(commands)]
                 p = tmp / "case.onnx"
                 p.write_bytes(data)
@@ -851,10 +885,12 @@ def main(argv=None) -> int:
                 cl, _ = cli_args(cmd, args.replay, str(p), str(tmp / "out"))
                 print("shapealg " + " ".join(cl))
                 from cli.main import main as cli_main
+                t1 = time.perf_counter()
                 try:
                     cli_main(cl, prog_name="shapealg", standalone_mode=False)
                 except SystemExit as e:
                     print(f"exit {e.code}")
+                print(f"replay: {time.perf_counter() - t1:.2f} s")
                 return 0
             from shapealg import analyze
             p = tmp / "case.onnx"
@@ -871,8 +907,21 @@ def main(argv=None) -> int:
         end = args.start + args.cases
         while start < end:
             ids = range(start, min(end, start + chunk))
-            results += fuzz_cases(corpus, ids, seed=args.seed, timeout=args.timeout, workers=args.workers,
-                                  commands=commands, structural=structural)
+            got = fuzz_cases(corpus, ids, seed=args.seed, timeout=args.timeout, workers=args.workers,
+                             commands=commands, structural=structural)
+            results += got
+            if args.jsonl:
+                import json
+                with open(args.jsonl, "a") as f:
+                    for r in got:
+                        f.write(json.dumps(r, default=str) + "\n")
+            if args.save:
+                d = Path(args.save)
+                d.mkdir(parents=True, exist_ok=True)
+                for r in got:
+                    if r["outcome"] in ("crash", "hang") or r["files"]:
+                        data, _ = make_case(corpus, args.seed, r["case"], structural)
+                        (d / f"case_{r['case']}.onnx").write_bytes(data)
             start = ids.stop
             el = time.time() - t0
             s = summarize(results)
@@ -902,13 +951,6 @@ def main(argv=None) -> int:
                 print(f"  HANG case {r['case']} ({r['seconds']:.1f} s): {r['label']} {r['detail']}")
             if r["files"]:
                 print(f"  FILES case {r['case']}: {r['label']} {r['files']}")
-        if args.save:
-            d = Path(args.save)
-            d.mkdir(parents=True, exist_ok=True)
-            for r in results:
-                if r["outcome"] in ("crash", "hang") or r["files"]:
-                    data, _ = make_case(corpus, args.seed, r["case"], structural)
-                    (d / f"case_{r['case']}.onnx").write_bytes(data)
         bad = s["crash"] + s["hang"] + s["files_written"] + s["payload_executed"]
         return 1 if bad else 0
     finally:
