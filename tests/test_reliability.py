@@ -420,3 +420,46 @@ def test_fuzz_cli_sample():
     bad = [(r["case"], r["label"], r["outcome"], r["detail"], r["files"]) for r in results
            if r["outcome"] in ("crash", "hang") or r["files"]]
     assert not bad, bad
+
+
+# ------------------------------------------------------------------------------------- the fuzz run's causes
+
+def test_time_limit_expiring_during_teardown_leaves_no_timer(monkeypatch):
+    """A limit that expires while ``time_limit`` is leaving its block (the command's clock running out just as
+    the command ends) is not raised from the teardown, and leaves no live timer behind: before, the entry stayed
+    on the stack and the re-firing timer raised the command's TimeLimitExceeded later, in unrelated code (the
+    fuzzer's rmtree)."""
+    import signal
+    import time
+    from shapealg import limits
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timers here")
+    real_leave = limits._leave
+
+    def slow_leave(entry, foreign):
+        t = time.monotonic()
+        while time.monotonic() < t + 0.3:  # the deadline (0.05 s) passes here, the timer fires meanwhile
+            sum(range(1000))
+        return real_leave(entry, foreign)
+    monkeypatch.setattr(limits, "_leave", slow_leave)
+    with limits.time_limit(0.05, "the command"):
+        pass  # the block itself is quick
+    monkeypatch.setattr(limits, "_leave", real_leave)
+    t = time.monotonic()
+    while time.monotonic() < t + 1.2:  # two re-fire periods later, nothing is raised here
+        sum(range(1000))
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.default_int_handler, None) or \
+        signal.getsignal(signal.SIGALRM) is not limits._handler
+    # an outer limit that expired while an inner one was leaving fires right after, inside the outer block
+    monkeypatch.setattr(limits, "_leave", slow_leave)
+    with pytest.raises(limits.TimeLimitExceeded) as ei:
+        with limits.time_limit(0.05, "outer") as outer:
+            with limits.time_limit(60, "inner"):
+                pass
+            t = time.monotonic()
+            while time.monotonic() < t + 5:
+                sum(range(1000))
+    assert ei.value.token is outer
+    monkeypatch.setattr(limits, "_leave", real_leave)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
