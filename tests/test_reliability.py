@@ -463,3 +463,38 @@ def test_time_limit_expiring_during_teardown_leaves_no_timer(monkeypatch):
     assert ei.value.token is outer
     monkeypatch.setattr(limits, "_leave", real_leave)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_plot_of_a_model_that_costs_nothing(tmp_path, monkeypatch):
+    """Every value 0 (an input dim 0): the plot is drawn with a note instead of a log axis with no range
+    (matplotlib's 'Data cannot be log-scaled' was an internal error)."""
+    pytest.importorskip("matplotlib")
+    x = h.make_tensor_value_info("x", T.FLOAT, [0, 3, "H", "W"])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu")], "g", [x], [y])
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(m))
+    (tmp_path / "out").mkdir()
+    plot = tmp_path / "out" / "p.png"
+    r = run_cli(["cost", m, "--plot", plot, "--range", "32:96:32"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    assert plot.read_bytes()[:4] == b"\x89PNG" and os.listdir(tmp_path / "out") == ["p.png"]
+
+
+def test_validate_refuses_a_name_that_is_not_utf8(tmp_path, monkeypatch):
+    """A value name that is not valid UTF-8 (protobuf hands it back as bytes): analyze reads it escaped,
+    validate says which node and name in one line (it was 'internal error: TypeError: startswith ...')."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 3, "H", "W"])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["rQQ"], name="relu"),
+                      h.make_node("Relu", ["rQQ"], ["y"], name="relu2")], "g", [x], [y])
+    data = h.make_model(g, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()
+    assert data.count(b"rQQ") == 2
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    m.write_bytes(data.replace(b"rQQ", b"r\xabQ"))
+    r = run_cli(["analyze", m], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli(["validate", m, "--max-sizes", "1"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 2 and "node 'relu' (op Relu)" in r.stderr and "UTF-8" in r.stderr, r.stderr
