@@ -683,6 +683,14 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
     warnings.simplefilter("ignore")
     if commands:
         os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout)  # the command's own limit: 'stopped after' is a hang
+        # a long-lived worker's imports are paid once, before the first case, not by the case that first needs
+        # them (importing matplotlib and onnxruntime on a loaded machine takes seconds of a case's limit)
+        for mod in ("cli.main", "shapealg.validate", "onnxruntime", "matplotlib.backends.backend_agg",
+                    "matplotlib.figure"):
+            try:
+                __import__(mod)
+            except Exception:  # noqa: BLE001 - an optional dependency missing: the case will say so
+                pass
     from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
     skim_default = _graph.SKIM_ABOVE
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
