@@ -498,3 +498,27 @@ def test_validate_refuses_a_name_that_is_not_utf8(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.stderr
     r = run_cli(["validate", m, "--max-sizes", "1"], tmp_path / "cwd", monkeypatch)
     assert r.exit_code == 2 and "node 'relu' (op Relu)" in r.stderr and "UTF-8" in r.stderr, r.stderr
+
+
+def test_cost_with_a_run_time_size(tmp_path, monkeypatch):
+    """A TopK whose k comes from data: memory formulas hold the run-time symbol. The peak and the series
+    keep it (no value at a size: unknown), where evaluating it was 'internal error: NameError'."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 3, "H", "W"])
+    k = h.make_tensor_value_info("k", T.INT64, [1])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["r"], name="relu"),
+                      h.make_node("TopK", ["r", "k"], ["v", "i"], name="topk", axis=-1),
+                      h.make_node("Relu", ["v"], ["v2"], name="relu2"),
+                      h.make_node("Relu", ["v2"], ["y"], name="relu3")], "g", [x, k], [y])
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(m))
+    r = run_cli(["cost", m, "--format", "json", "--size", "64x64"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    import json
+    peak = json.loads(r.stdout)["totals"]["peak_bytes"]
+    assert "k_" in str(peak), peak  # the run-time size is in the peak formula, not dropped
+    (tmp_path / "out").mkdir()
+    r = run_cli(["cost", m, "--plot", tmp_path / "out" / "p.png", "--range", "32:64:32"], tmp_path / "cwd",
+                monkeypatch)
+    assert r.exit_code == 0, r.stderr
