@@ -514,7 +514,7 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
         f.write(data)
     res = {"label": label, "outcome": "ok", "detail": "", "seconds": 0.0, "files": [], "payload": False}
     os.chdir(cwd)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     token = None
     try:
         with time_limit(timeout, "the case") as token:
@@ -542,6 +542,7 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
         res["detail"] = f"{type(e).__name__} @ {_innermost(e.__traceback__)}: {str(e).splitlines()[0][:120] if str(e) else ''}"
     finally:
         res["seconds"] = time.perf_counter() - t0
+        res["cpu"] = time.process_time() - c0  # this process' CPU time: a hang under CPU contention has little
         os.chdir(old)
     written = [os.path.join("cwd", x) for x in os.listdir(cwd)] + [os.path.join("model", x) for x in os.listdir(mdir)
                                                                      if x != "m.onnx"]
@@ -590,13 +591,16 @@ def _external_locations(path: str) -> List[str]:
 
 
 def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float, root: Optional[str] = None,
-                weights: Optional[Dict[str, int]] = None) -> Dict:
+                weights: Optional[Dict[str, int]] = None, cpu_clock: float = 0.0) -> Dict:
     """Run ``shapealg COMMAND`` in this process (click's test runner) on one mutated model: cwd, the model's
     folder and the output folder fresh (under ``root``). Counted as a crash: an uncaught exception (a
     traceback), 'internal error', an exit status other than 0 / 1 / 2, a multi-line error; as a hang: over
     ``timeout`` seconds (the command's own limit, SHAPEALG_TIME_LIMIT, says 'stopped after'); as files: anything
     new in cwd or the model's folder, and in the output folder anything but the files asked for (and, for a
-    successful export, the external data it references), or any file at all when the command failed."""
+    successful export, the external data it references), or any file at all when the command failed.
+    ``cpu_clock`` > 0 (a machine shared with other work): a hang is a case over ``timeout`` seconds of this
+    process' CPU time, and the wall clock allows ``cpu_clock`` times more (SHAPEALG_TIME_LIMIT is set to
+    that by the worker)."""
     from click.testing import CliRunner
     from cli.main import main as cli_main
     from shapealg.limits import TimeLimitExceeded, time_limit
@@ -616,16 +620,17 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
     res = {"label": f"{command} {label}", "command": command, "outcome": "ok", "detail": "", "seconds": 0.0,
            "files": [], "payload": False, "exit": None}
     os.chdir(cwd)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     token = None
     r = None
     try:
-        with time_limit(timeout + 10, "the case") as token:
+        with time_limit(timeout * max(1.0, cpu_clock) + 10, "the case") as token:
             r = CliRunner().invoke(cli_main, args, prog_name="shapealg", catch_exceptions=True)
     except TimeLimitExceeded as e:
         res["outcome"], res["detail"] = "hang", "over the case's time limit @ " + _innermost(e.__traceback__)
     finally:
         res["seconds"] = time.perf_counter() - t0
+        res["cpu"] = time.process_time() - c0  # this process' CPU time: a hang under CPU contention has little
         os.chdir(old)
     if r is not None:
         res["exit"] = r.exit_code
@@ -641,8 +646,8 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
         elif "internal error" in err:
             res["outcome"] = "crash"
             res["detail"] = "internal error: " + err.strip().split("internal error: ", 1)[-1][:160]
-        elif "stopped after" in err or res["seconds"] > timeout:
-            res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s: {err.strip()[:120]}"
+        elif "stopped after" in err or (res["cpu"] if cpu_clock else res["seconds"]) > timeout:
+            res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s (CPU {res['cpu']:.1f} s): {err.strip()[:120]}"
         elif r.exit_code not in (0, 1, 2):
             res["outcome"], res["detail"] = "crash", f"exit status {r.exit_code}: {err.strip()[:120]}"
         elif r.exit_code == 2:
@@ -678,11 +683,12 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
 _CORPUS: List[Tuple[str, bytes]] = []
 
 
-def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, weights=None):
+def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, weights=None, cpu_clock=0.0):
     import warnings
     warnings.simplefilter("ignore")
     if commands:
-        os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout)  # the command's own limit: 'stopped after' is a hang
+        # the command's own limit: 'stopped after' is a hang
+        os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout * max(1.0, cpu_clock))
         # a long-lived worker's imports are paid once, before the first case, not by the case that first needs
         # them (importing matplotlib and onnxruntime on a loaded machine takes seconds of a case's limit)
         for mod in ("cli.main", "shapealg.validate", "onnxruntime", "matplotlib.backends.backend_agg",
@@ -704,7 +710,7 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
         _graph.SKIM_ABOVE = 0 if case % 2 else skim_default
         try:
             if commands:
-                r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights)
+                r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights, cpu_clock)
             else:
                 r = run_one(data, label, timeout, root)
         except BaseException as e:  # noqa: BLE001 - outside the command (the fuzzer's own checks): still counted
@@ -721,7 +727,7 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
 
 def fuzz_cases(corpus, cases: Sequence[int], *, seed: int = 0, timeout: float = 10.0, workers: int = 2,
                hard_timeout: float = 20.0, progress=None, commands: Optional[Sequence[str]] = None,
-               structural: float = 0.0) -> List[Dict]:
+               structural: float = 0.0, cpu_clock: float = 0.0) -> List[Dict]:
     """Run the given case numbers on a pool of worker processes; a worker that stops answering is killed
     (the case counts as a hang) and replaced. ``commands``: run the command line (case ``i`` runs
     ``commands[i % len(commands)]``) instead of the library's analyze; ``structural``: the share of
@@ -733,7 +739,8 @@ def fuzz_cases(corpus, cases: Sequence[int], *, seed: int = 0, timeout: float = 
     pool = []
     root = tempfile.mkdtemp(prefix="shapealg_fuzz_run_")  # every case's folders; removed at the end (killed
     try:                                                   # workers cannot clean up after themselves)
-        return _run_pool(ctx, (corpus, seed, timeout, root, commands, structural, weights), timeout, workers,
+        return _run_pool(ctx, (corpus, seed, timeout, root, commands, structural, weights, cpu_clock),
+                         timeout * max(1.0, cpu_clock), workers,
                          hard_timeout, progress, todo, results, pool)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -846,6 +853,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
+    ap.add_argument("--cpu-clock", type=float, default=0.0, metavar="F",
+                    help="with --commands on a machine shared with other work: a hang is over --timeout seconds of "
+                         "the worker's CPU time, and the wall clock allows F times --timeout")
     ap.add_argument("--budget", type=float, default=0, help="stop after this many seconds (0: no limit)")
     ap.add_argument("--no-torch", action="store_true", help="examples/ and handmade graphs only")
     ap.add_argument("--corpus", default=None, metavar="DIR",
@@ -893,12 +903,12 @@ def main(argv=None) -> int:
                 cl, _ = cli_args(cmd, args.replay, str(p), str(tmp / "out"))
                 print("shapealg " + " ".join(cl))
                 from cli.main import main as cli_main
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 try:
                     cli_main(cl, prog_name="shapealg", standalone_mode=False)
                 except SystemExit as e:
                     print(f"exit {e.code}")
-                print(f"replay: {time.perf_counter() - t1:.2f} s")
+                print(f"replay: {time.perf_counter() - t1:.2f} s, CPU {time.process_time() - c1:.2f} s")
                 return 0
             from shapealg import analyze
             p = tmp / "case.onnx"
@@ -916,7 +926,7 @@ def main(argv=None) -> int:
         while start < end:
             ids = range(start, min(end, start + chunk))
             got = fuzz_cases(corpus, ids, seed=args.seed, timeout=args.timeout, workers=args.workers,
-                             commands=commands, structural=structural)
+                             commands=commands, structural=structural, cpu_clock=args.cpu_clock)
             results += got
             if args.jsonl:
                 import json
@@ -956,7 +966,8 @@ def main(argv=None) -> int:
             print(f"  CRASH x{n} (first: case {s['first_case'][detail]}): {detail}")
         for r in results:
             if r["outcome"] == "hang":
-                print(f"  HANG case {r['case']} ({r['seconds']:.1f} s): {r['label']} {r['detail']}")
+                print(f"  HANG case {r['case']} ({r['seconds']:.1f} s, CPU {r.get('cpu', 0):.1f} s): {r['label']} "
+                      f"{r['detail']}")
             if r["files"]:
                 print(f"  FILES case {r['case']}: {r['label']} {r['files']}")
         bad = s["crash"] + s["hang"] + s["files_written"] + s["payload_executed"]

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
-__all__ = ["TimeLimitExceeded", "time_limit", "command_seconds", "MAX_RANK", "VALUE_LIMIT"]
+__all__ = ["TimeLimitExceeded", "time_limit", "answer_ready", "command_seconds", "MAX_RANK", "VALUE_LIMIT"]
 
 VALUE_LIMIT = 4096       # elements: the contents of larger (shape) tensors are not carried
 MAX_RANK = 1024          # an output of higher rank (from a malformed shape vector) is read as unknown
@@ -95,11 +95,29 @@ def _handler(signum, frame):
 
 
 def _arm() -> None:
-    if not _stack:
+    due = [e.deadline for e in _stack if e.deadline != float("inf")]
+    if not due:
         signal.setitimer(signal.ITIMER_REAL, 0)
         return
-    left = min(e.deadline for e in _stack) - time.monotonic()
+    left = min(due) - time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), REFIRE)
+
+
+def answer_ready() -> None:
+    """The answer is complete and is being delivered (a file the user asked for is being put in place):
+    the limits running now no longer fire, so a command never reports 'incomplete' after its file was
+    written. Someone else's timer (a test harness') is left as it is."""
+    global _busy
+    if not _stack or not _usable():
+        return
+    _busy += 1
+    try:
+        for e in _stack:
+            if e.foreign is None:
+                e.deadline = float("inf")
+        _arm()
+    finally:
+        _busy -= 1
 
 
 @contextmanager

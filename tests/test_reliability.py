@@ -522,3 +522,33 @@ def test_cost_with_a_run_time_size(tmp_path, monkeypatch):
     r = run_cli(["cost", m, "--plot", tmp_path / "out" / "p.png", "--range", "32:64:32"], tmp_path / "cwd",
                 monkeypatch)
     assert r.exit_code == 0, r.stderr
+
+
+def test_no_time_limit_fires_after_a_file_is_put_in_place(tmp_path):
+    """Once a file the user asked for is renamed into place (safe_write's commit), the command's clock no
+    longer fires: a plot written and then 'incomplete: stopped after 20 s' (exit 2, a file left after a
+    failure) was seen by the fuzzer under load. Before the commit the clock still cuts the work."""
+    import signal
+    import time
+    from shapealg.limits import TimeLimitExceeded, time_limit
+    from shapealg.safe_write import atomic_write
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timers here")
+    target = tmp_path / "plot.png"
+    with time_limit(0.3, "the command"):
+        atomic_write(target, lambda f: f.write(b"PNG"))
+        t = time.monotonic()
+        while time.monotonic() < t + 1.0:  # past the deadline: delivering the answer is not cut off
+            sum(range(1000))
+    assert target.read_bytes() == b"PNG"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+    def slow(f):
+        t = time.monotonic()
+        while time.monotonic() < t + 5:
+            sum(range(1000))
+        f.write(b"NEW")
+    with pytest.raises(TimeLimitExceeded):
+        with time_limit(0.3, "the command"):
+            atomic_write(target, slow)
+    assert target.read_bytes() == b"PNG" and os.listdir(tmp_path) == ["plot.png"]

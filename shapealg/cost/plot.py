@@ -58,8 +58,10 @@ def _fmt(n: float, unit: str) -> str:
     return f"{n:.3g} {unit}"
 
 
-def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None) -> List[dict]:
-    """Draw the PNG at ``path``; returns the evaluated series (one dict per side, as ``CostReport.series``)."""
+def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None,
+              series: Optional[List[dict]] = None) -> List[dict]:
+    """Draw the PNG at ``path``; returns the evaluated series (one dict per side, as ``CostReport.series``;
+    ``series``: already evaluated at ``sides``)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -67,7 +69,8 @@ def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None
     except ImportError:
         raise ShapealgError("--plot needs matplotlib: pip install 'shapealg[plot]'") from None
     sides = list(sides)
-    series = report.series(square_envs(report, sides))
+    if series is None:
+        series = report.series(square_envs(report, sides))
     valid = [r["valid"] for r in series]
     n_valid = sum(valid)
     sp = "x".join(report.spatial) or "size"
