@@ -39,6 +39,13 @@ an error that is not one line or a control character printed raw; a hang is a co
 anything but the files asked for (and the external data a successful export references), or anything at all
 after a failure.
 
+Long runs: ``--start N --cases M`` runs cases N..N+M-1 (chunks of one run, same seed, cover any range);
+``--jsonl FILE`` appends every case's result after each chunk of 100 and ``--save DIR`` keeps each failing
+case's model, so a stopped run keeps what it did; ``--corpus DIR`` keeps the exported corpus (chunks and
+replays then see the same models); ``--replay N`` runs case N in this process (wall and CPU seconds).
+``--cpu-clock F`` on a machine shared with other work: a hang is a case over --timeout seconds of CPU time
+(the wall clock allows F times more), since under contention a case's wall time says little.
+
 ``fuzz_cases(...)`` is the in-process API used by tests/test_robustness.py and tests/test_reliability.py.
 """
 from __future__ import annotations
