@@ -504,9 +504,10 @@ def _innermost(tb) -> str:
     return f"{os.path.relpath(f.filename, ROOT) if f.filename.startswith(str(ROOT)) else f.filename}:{f.lineno} {f.name}"
 
 
-def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None) -> Dict:
+def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None, cpu_clock: float = 0.0) -> Dict:
     """Analyse one mutated model in this process; cwd and the model folder are fresh (under ``root``) and
-    checked after."""
+    checked after. ``cpu_clock`` > 0: the wall clock allows that many times ``timeout``, and a case that ends
+    over ``timeout`` seconds of CPU time is a hang."""
     from shapealg import report
     from shapealg import analyze
     from shapealg.limits import TimeLimitExceeded, time_limit
@@ -524,7 +525,7 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
     t0, c0 = time.perf_counter(), time.process_time()
     token = None
     try:
-        with time_limit(timeout, "the case") as token:
+        with time_limit(timeout * max(1.0, cpu_clock), "the case") as token:
             a = analyze(path)
             report.dumps(a)
             report.format_table(a)
@@ -551,6 +552,8 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
         res["seconds"] = time.perf_counter() - t0
         res["cpu"] = time.process_time() - c0  # this process' CPU time: a hang under CPU contention has little
         os.chdir(old)
+    if cpu_clock and res["outcome"] in ("ok", "refused") and res["cpu"] > timeout:
+        res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s (CPU {res['cpu']:.1f} s)"
     written = [os.path.join("cwd", x) for x in os.listdir(cwd)] + [os.path.join("model", x) for x in os.listdir(mdir)
                                                                      if x != "m.onnx"]
     res["files"] = written
@@ -719,7 +722,7 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
             if commands:
                 r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights, cpu_clock)
             else:
-                r = run_one(data, label, timeout, root)
+                r = run_one(data, label, timeout, root, cpu_clock)
         except BaseException as e:  # noqa: BLE001 - outside the command (the fuzzer's own checks): still counted
             if isinstance(e, KeyboardInterrupt):
                 raise
