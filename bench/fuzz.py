@@ -39,6 +39,13 @@ an error that is not one line or a control character printed raw; a hang is a co
 anything but the files asked for (and the external data a successful export references), or anything at all
 after a failure.
 
+Long runs: ``--start N --cases M`` runs cases N..N+M-1 (chunks of one run, same seed, cover any range);
+``--jsonl FILE`` appends every case's result after each chunk of 100 and ``--save DIR`` keeps each failing
+case's model, so a stopped run keeps what it did; ``--corpus DIR`` keeps the exported corpus (chunks and
+replays then see the same models); ``--replay N`` runs case N in this process (wall and CPU seconds).
+``--cpu-clock F`` on a machine shared with other work: a hang is a case over --timeout seconds of CPU time
+(the wall clock allows F times more), since under contention a case's wall time says little.
+
 ``fuzz_cases(...)`` is the in-process API used by tests/test_robustness.py and tests/test_reliability.py.
 """
 from __future__ import annotations
@@ -130,6 +137,24 @@ def build_corpus(folder: Path, torch_models: bool = True, log=print) -> List[Tup
                 out.append((path.name, _externalize(m).SerializeToString()))
                 log(f"  corpus: {path.name} ({len(m.graph.node)} nodes, {time.time() - t0:.1f} s)")
     return out
+
+
+def load_corpus(folder: Path, torch_models: bool = True) -> List[Tuple[str, bytes]]:
+    """The corpus kept in ``folder`` (its ``index.txt`` lists the models in order), built there if absent."""
+    index = folder / "index.txt"
+    if index.exists():
+        names = [n for n in index.read_text().splitlines() if n]
+        return [(n, (folder / "models" / n).read_bytes()) for n in names]
+    tmp = Path(tempfile.mkdtemp(prefix="shapealg_fuzz_corpus_"))
+    try:
+        corpus = handmade_corpus() + build_corpus(tmp, torch_models=torch_models)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    for n, data in corpus:
+        (folder / "models" / n).write_bytes(data)
+    index.write_text("".join(n + "\n" for n, _ in corpus))
+    return corpus
 
 
 def handmade_corpus() -> List[Tuple[str, bytes]]:
@@ -479,9 +504,10 @@ def _innermost(tb) -> str:
     return f"{os.path.relpath(f.filename, ROOT) if f.filename.startswith(str(ROOT)) else f.filename}:{f.lineno} {f.name}"
 
 
-def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None) -> Dict:
+def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None, cpu_clock: float = 0.0) -> Dict:
     """Analyse one mutated model in this process; cwd and the model folder are fresh (under ``root``) and
-    checked after."""
+    checked after. ``cpu_clock`` > 0: the wall clock allows that many times ``timeout``, and a case that ends
+    over ``timeout`` seconds of CPU time is a hang."""
     from shapealg import report
     from shapealg import analyze
     from shapealg.limits import TimeLimitExceeded, time_limit
@@ -496,10 +522,10 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
         f.write(data)
     res = {"label": label, "outcome": "ok", "detail": "", "seconds": 0.0, "files": [], "payload": False}
     os.chdir(cwd)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     token = None
     try:
-        with time_limit(timeout, "the case") as token:
+        with time_limit(timeout * max(1.0, cpu_clock), "the case") as token:
             a = analyze(path)
             report.dumps(a)
             report.format_table(a)
@@ -524,7 +550,10 @@ def run_one(data: bytes, label: str, timeout: float, root: Optional[str] = None)
         res["detail"] = f"{type(e).__name__} @ {_innermost(e.__traceback__)}: {str(e).splitlines()[0][:120] if str(e) else ''}"
     finally:
         res["seconds"] = time.perf_counter() - t0
+        res["cpu"] = time.process_time() - c0  # this process' CPU time: a hang under CPU contention has little
         os.chdir(old)
+    if cpu_clock and res["outcome"] in ("ok", "refused") and res["cpu"] > timeout:
+        res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s (CPU {res['cpu']:.1f} s)"
     written = [os.path.join("cwd", x) for x in os.listdir(cwd)] + [os.path.join("model", x) for x in os.listdir(mdir)
                                                                      if x != "m.onnx"]
     res["files"] = written
@@ -572,13 +601,16 @@ def _external_locations(path: str) -> List[str]:
 
 
 def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float, root: Optional[str] = None,
-                weights: Optional[Dict[str, int]] = None) -> Dict:
+                weights: Optional[Dict[str, int]] = None, cpu_clock: float = 0.0) -> Dict:
     """Run ``shapealg COMMAND`` in this process (click's test runner) on one mutated model: cwd, the model's
     folder and the output folder fresh (under ``root``). Counted as a crash: an uncaught exception (a
     traceback), 'internal error', an exit status other than 0 / 1 / 2 (or 3 from check), a multi-line error; as a hang: over
     ``timeout`` seconds (the command's own limit, SHAPEALG_TIME_LIMIT, says 'stopped after'); as files: anything
     new in cwd or the model's folder, and in the output folder anything but the files asked for (and, for a
-    successful export, the external data it references), or any file at all when the command failed."""
+    successful export, the external data it references), or any file at all when the command failed.
+    ``cpu_clock`` > 0 (a machine shared with other work): a hang is a case over ``timeout`` seconds of this
+    process' CPU time, and the wall clock allows ``cpu_clock`` times more (SHAPEALG_TIME_LIMIT is set to
+    that by the worker)."""
     from click.testing import CliRunner
     from cli.main import main as cli_main
     from shapealg.limits import TimeLimitExceeded, time_limit
@@ -598,16 +630,17 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
     res = {"label": f"{command} {label}", "command": command, "outcome": "ok", "detail": "", "seconds": 0.0,
            "files": [], "payload": False, "exit": None}
     os.chdir(cwd)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     token = None
     r = None
     try:
-        with time_limit(timeout + 10, "the case") as token:
+        with time_limit(timeout * max(1.0, cpu_clock) + 10, "the case") as token:
             r = CliRunner().invoke(cli_main, args, prog_name="shapealg", catch_exceptions=True)
     except TimeLimitExceeded as e:
         res["outcome"], res["detail"] = "hang", "over the case's time limit @ " + _innermost(e.__traceback__)
     finally:
         res["seconds"] = time.perf_counter() - t0
+        res["cpu"] = time.process_time() - c0  # this process' CPU time: a hang under CPU contention has little
         os.chdir(old)
     if r is not None:
         res["exit"] = r.exit_code
@@ -623,8 +656,8 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
         elif "internal error" in err:
             res["outcome"] = "crash"
             res["detail"] = "internal error: " + err.strip().split("internal error: ", 1)[-1][:160]
-        elif "stopped after" in err or res["seconds"] > timeout:
-            res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s: {err.strip()[:120]}"
+        elif "stopped after" in err or (res["cpu"] if cpu_clock else res["seconds"]) > timeout:
+            res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s (CPU {res['cpu']:.1f} s): {err.strip()[:120]}"
         elif r.exit_code not in (0, 1, 2) and not (command == "check" and r.exit_code == 3):  # 3: partial
             res["outcome"], res["detail"] = "crash", f"exit status {r.exit_code}: {err.strip()[:120]}"
         elif r.exit_code == 2:
@@ -660,14 +693,20 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
 _CORPUS: List[Tuple[str, bytes]] = []
 
 
-def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, weights=None):
+def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, weights=None, cpu_clock=0.0):
     import warnings
     warnings.simplefilter("ignore")
     if commands:
-        os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout)  # the command's own limit: 'stopped after' is a hang
-    # a node's rule that runs long degrades to unknown outputs (the library's own bound) well before the
-    # case's limit; what still reaches the case's limit is counted as a hang
-    os.environ.setdefault("SHAPEALG_NODE_TIME_LIMIT", str(max(0.5, timeout / 3)))
+        # the command's own limit: 'stopped after' is a hang
+        os.environ["SHAPEALG_TIME_LIMIT"] = str(timeout * max(1.0, cpu_clock))
+        # a long-lived worker's imports are paid once, before the first case, not by the case that first needs
+        # them (importing matplotlib and onnxruntime on a loaded machine takes seconds of a case's limit)
+        for mod in ("cli.main", "shapealg.validate", "onnxruntime", "matplotlib.backends.backend_agg",
+                    "matplotlib.figure"):
+            try:
+                __import__(mod)
+            except Exception:  # noqa: BLE001 - an optional dependency missing: the case will say so
+                pass
     from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
     skim_default = _graph.SKIM_ABOVE
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
@@ -679,17 +718,26 @@ def _worker(conn, corpus, seed, timeout, root, commands=None, structural=0.0, we
         # odd cases read the file through the weight-skimming path that large files take
         from shapealg import onnx_file as _graph  # the file reader (SKIM_ABOVE lives there)
         _graph.SKIM_ABOVE = 0 if case % 2 else skim_default
+        try:
+            if commands:
+                r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights, cpu_clock)
+            else:
+                r = run_one(data, label, timeout, root, cpu_clock)
+        except BaseException as e:  # noqa: BLE001 - outside the command (the fuzzer's own checks): still counted
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            r = {"label": label, "outcome": "crash", "payload": False, "seconds": 0.0, "files": [],
+                 "detail": f"escaped the case: {type(e).__name__} @ {_innermost(e.__traceback__)}: "
+                           f"{str(e).splitlines()[0][:120] if str(e).strip() else ''}"}
         if commands:
-            r = run_cli_one(data, label, commands[case % len(commands)], case, timeout, root, weights)
-        else:
-            r = run_one(data, label, timeout, root)
+            r.setdefault("command", commands[case % len(commands)])
         r["case"] = case
         conn.send(r)
 
 
 def fuzz_cases(corpus, cases: Sequence[int], *, seed: int = 0, timeout: float = 10.0, workers: int = 2,
                hard_timeout: float = 20.0, progress=None, commands: Optional[Sequence[str]] = None,
-               structural: float = 0.0) -> List[Dict]:
+               structural: float = 0.0, cpu_clock: float = 0.0) -> List[Dict]:
     """Run the given case numbers on a pool of worker processes; a worker that stops answering is killed
     (the case counts as a hang) and replaced. ``commands``: run the command line (case ``i`` runs
     ``commands[i % len(commands)]``) instead of the library's analyze; ``structural``: the share of
@@ -701,7 +749,8 @@ def fuzz_cases(corpus, cases: Sequence[int], *, seed: int = 0, timeout: float = 
     pool = []
     root = tempfile.mkdtemp(prefix="shapealg_fuzz_run_")  # every case's folders; removed at the end (killed
     try:                                                   # workers cannot clean up after themselves)
-        return _run_pool(ctx, (corpus, seed, timeout, root, commands, structural, weights), timeout, workers,
+        return _run_pool(ctx, (corpus, seed, timeout, root, commands, structural, weights, cpu_clock),
+                         timeout * max(1.0, cpu_clock), workers,
                          hard_timeout, progress, todo, results, pool)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -814,10 +863,18 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
+    ap.add_argument("--cpu-clock", type=float, default=0.0, metavar="F",
+                    help="with --commands on a machine shared with other work: a hang is over --timeout seconds of "
+                         "the worker's CPU time, and the wall clock allows F times --timeout")
     ap.add_argument("--budget", type=float, default=0, help="stop after this many seconds (0: no limit)")
     ap.add_argument("--no-torch", action="store_true", help="examples/ and handmade graphs only")
+    ap.add_argument("--corpus", default=None, metavar="DIR",
+                    help="keep the corpus in DIR: built and saved there the first time, read back after (the "
+                         "exports take a minute, and chunks of one run and replays then see the same models)")
     ap.add_argument("--replay", type=int, default=None, help="run one case in this process, with its traceback")
-    ap.add_argument("--save", default=None, help="folder to save crashing / hanging cases into")
+    ap.add_argument("--save", default=None, help="folder to save crashing / hanging cases into (after each chunk)")
+    ap.add_argument("--jsonl", default=None, help="append every case's result to this file, one JSON line each "
+                                                   "(after each chunk, so a stopped run keeps what it did)")
     ap.add_argument("--commands", default=None, metavar="LIST",
                     help="run the command line instead of the library: 'all' or a comma list of "
                          f"{','.join(COMMANDS)} (case i runs the (i mod n)-th)")
@@ -835,12 +892,17 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="shapealg_fuzz_corpus_"))
     try:
         t0 = time.time()
-        corpus = handmade_corpus() + build_corpus(tmp, torch_models=not args.no_torch)
+        corpus = load_corpus(Path(args.corpus), not args.no_torch) if args.corpus else \
+            handmade_corpus() + build_corpus(tmp, torch_models=not args.no_torch)
         print(f"corpus: {len(corpus)} models ({time.time() - t0:.1f} s)", flush=True)
         if args.replay is not None:
             data, label = make_case(corpus, args.seed, args.replay, structural)
             print(f"case {args.replay}: {label}")
+            from shapealg import onnx_file
+            if args.replay % 2:  # as the worker does: odd cases take the weight-skimming path
+                onnx_file.SKIM_ABOVE = 0
             if commands:
+                os.environ.setdefault("SHAPEALG_TIME_LIMIT", str(args.timeout))
                 cmd = commands[args.replay % len(commands)]
                 p = tmp / "case.onnx"
                 p.write_bytes(data)
@@ -851,10 +913,12 @@ def main(argv=None) -> int:
                 cl, _ = cli_args(cmd, args.replay, str(p), str(tmp / "out"))
                 print("shapealg " + " ".join(cl))
                 from cli.main import main as cli_main
+                t1, c1 = time.perf_counter(), time.process_time()
                 try:
                     cli_main(cl, prog_name="shapealg", standalone_mode=False)
                 except SystemExit as e:
                     print(f"exit {e.code}")
+                print(f"replay: {time.perf_counter() - t1:.2f} s, CPU {time.process_time() - c1:.2f} s")
                 return 0
             from shapealg import analyze
             p = tmp / "case.onnx"
@@ -871,8 +935,21 @@ def main(argv=None) -> int:
         end = args.start + args.cases
         while start < end:
             ids = range(start, min(end, start + chunk))
-            results += fuzz_cases(corpus, ids, seed=args.seed, timeout=args.timeout, workers=args.workers,
-                                  commands=commands, structural=structural)
+            got = fuzz_cases(corpus, ids, seed=args.seed, timeout=args.timeout, workers=args.workers,
+                             commands=commands, structural=structural, cpu_clock=args.cpu_clock)
+            results += got
+            if args.jsonl:
+                import json
+                with open(args.jsonl, "a") as f:
+                    for r in got:
+                        f.write(json.dumps(r, default=str) + "\n")
+            if args.save:
+                d = Path(args.save)
+                d.mkdir(parents=True, exist_ok=True)
+                for r in got:
+                    if r["outcome"] in ("crash", "hang") or r["files"]:
+                        data, _ = make_case(corpus, args.seed, r["case"], structural)
+                        (d / f"case_{r['case']}.onnx").write_bytes(data)
             start = ids.stop
             el = time.time() - t0
             s = summarize(results)
@@ -899,16 +976,10 @@ def main(argv=None) -> int:
             print(f"  CRASH x{n} (first: case {s['first_case'][detail]}): {detail}")
         for r in results:
             if r["outcome"] == "hang":
-                print(f"  HANG case {r['case']} ({r['seconds']:.1f} s): {r['label']} {r['detail']}")
+                print(f"  HANG case {r['case']} ({r['seconds']:.1f} s, CPU {r.get('cpu', 0):.1f} s): {r['label']} "
+                      f"{r['detail']}")
             if r["files"]:
                 print(f"  FILES case {r['case']}: {r['label']} {r['files']}")
-        if args.save:
-            d = Path(args.save)
-            d.mkdir(parents=True, exist_ok=True)
-            for r in results:
-                if r["outcome"] in ("crash", "hang") or r["files"]:
-                    data, _ = make_case(corpus, args.seed, r["case"], structural)
-                    (d / f"case_{r['case']}.onnx").write_bytes(data)
         bad = s["crash"] + s["hang"] + s["files_written"] + s["payload_executed"]
         return 1 if bad else 0
     finally:

@@ -59,30 +59,32 @@ def cost(model, shapes, keep_static, input_shape, convention, bias, elementwise,
     envs = [parse_size(s, spatial_symbols(rep.analysis), rep.symbols) for s in sizes]
     if sides and not rep.spatial:
         raise shapealg_error("--range / --plot: the model has no symbolic spatial size to vary")
-    series = []
-    if plot:
-        from shapealg.cost.plot import plot_cost
-        series = plot_cost(rep, plot, sides)
-    elif sides:
-        series = rep.series(square_envs(rep, sides))
+    # everything is computed before the plot is written: writing the file the user asked for is the last step
+    series = rep.series(square_envs(rep, sides)) if sides else []
     if fmt == "json":
         out = rep.to_json(depth=depth, sizes=envs)
         if sides:
             out["range"] = series
         if plot:
             out["plot"] = plot
-        echo(json.dumps(out, indent=2))
-        return
-    shown = rep.series(envs) if envs else []
-    if series:
-        step = max(1, len(series) // 12)
-        shown += series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
-    blocks = cost_blocks(rep, by, depth, shown)
-    if fmt == "markdown":
-        from shapealg.report import markdown
-        echo(markdown(blocks))
+        text, blocks = json.dumps(out, indent=2), None
     else:
+        shown = rep.series(envs) if envs else []
+        if series:
+            step = max(1, len(series) // 12)
+            shown += series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
+        blocks = cost_blocks(rep, by, depth, shown)
+        text = None
+        if fmt == "markdown":
+            from shapealg.report import markdown
+            text, blocks = markdown(blocks), None
+    if plot:
+        from shapealg.cost.plot import plot_cost
+        plot_cost(rep, plot, sides, series=series)
+    if blocks is not None:
         from .render import show
         show(blocks)
-    if plot:
+    else:
+        echo(text)
+    if plot and fmt != "json":
         echo(f"plot written to {plot}")

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
-__all__ = ["TimeLimitExceeded", "time_limit", "command_seconds", "MAX_RANK", "VALUE_LIMIT"]
+__all__ = ["TimeLimitExceeded", "time_limit", "answer_ready", "command_seconds", "MAX_RANK", "VALUE_LIMIT"]
 
 VALUE_LIMIT = 4096       # elements: the contents of larger (shape) tensors are not carried
 MAX_RANK = 1024          # an output of higher rank (from a malformed shape vector) is read as unknown
@@ -69,6 +69,8 @@ class _Entry:
 
 _stack: List[_Entry] = []
 _previous_handler = None
+_busy = 0  # > 0 while time_limit sets up or tears down its entry: the handler then only re-arms (a limit that
+           # expired meanwhile fires right after), so an expiry can never leave a stale entry (and a live timer)
 
 
 def _usable() -> bool:
@@ -77,6 +79,8 @@ def _usable() -> bool:
 
 
 def _handler(signum, frame):
+    if _busy:
+        return  # the timer re-fires (REFIRE) and time_limit re-arms when it is done
     now = time.monotonic()
     for e in list(_stack):  # the outermost expired limit wins, so an inner one cannot keep an outer one waiting
         if e.deadline <= now:
@@ -91,11 +95,29 @@ def _handler(signum, frame):
 
 
 def _arm() -> None:
-    if not _stack:
+    due = [e.deadline for e in _stack if e.deadline != float("inf")]
+    if not due:
         signal.setitimer(signal.ITIMER_REAL, 0)
         return
-    left = min(e.deadline for e in _stack) - time.monotonic()
+    left = min(due) - time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), REFIRE)
+
+
+def answer_ready() -> None:
+    """The answer is complete and is being delivered (a file the user asked for is being put in place):
+    the limits running now no longer fire, so a command never reports 'incomplete' after its file was
+    written. Someone else's timer (a test harness') is left as it is."""
+    global _busy
+    if not _stack or not _usable():
+        return
+    _busy += 1
+    try:
+        for e in _stack:
+            if e.foreign is None:
+                e.deadline = float("inf")
+        _arm()
+    finally:
+        _busy -= 1
 
 
 @contextmanager
@@ -105,33 +127,47 @@ def time_limit(seconds: Optional[float], what: str = "") -> Iterator[Optional[ob
     one pass. ``seconds`` None or <= 0, or no usable timer: no limit (yields None). An ``ITIMER_REAL``
     timer someone else set before is kept: its handler still runs when it is due, and what is left of it
     is set again when the last limit ends."""
-    global _previous_handler
+    global _previous_handler, _busy
     if seconds is None or seconds <= 0 or not _usable():
         yield None
         return
     entry = _Entry(float(seconds), what)
     foreign = None
-    if not _stack:
-        _previous_handler = signal.signal(signal.SIGALRM, _handler)
-        delay, _interval = signal.setitimer(signal.ITIMER_REAL, 0)
-        if delay > 0:
-            foreign = _Entry(delay, "", foreign=_previous_handler or True)
-            _stack.append(foreign)
-    _stack.append(entry)
+    _busy += 1
     try:
+        if not _stack:
+            _previous_handler = signal.signal(signal.SIGALRM, _handler)
+            delay, _interval = signal.setitimer(signal.ITIMER_REAL, 0)
+            if delay > 0:
+                foreign = _Entry(delay, "", foreign=_previous_handler or True)
+                _stack.append(foreign)
+        _stack.append(entry)
         _arm()
+    finally:
+        _busy -= 1
+    try:
         yield entry.token
     finally:
+        _busy += 1
+        try:
+            _leave(entry, foreign)
+        finally:
+            _busy -= 1  # _leave re-armed: a limit that expired while we were busy fires now (1 ms)
+
+
+def _leave(entry: _Entry, foreign: Optional[_Entry]) -> None:
+    global _previous_handler
+    if entry in _stack:
         _stack.remove(entry)
-        if len(_stack) == 1 and _stack[0].foreign is not None and _stack[0] is foreign:
-            # back to the foreign timer alone: give it back to its owner
-            left = foreign.deadline - time.monotonic()
-            _stack.clear()
+    if len(_stack) == 1 and _stack[0].foreign is not None and _stack[0] is foreign:
+        # back to the foreign timer alone: give it back to its owner
+        left = foreign.deadline - time.monotonic()
+        _stack.clear()
+        signal.signal(signal.SIGALRM, _previous_handler if _previous_handler is not None else signal.SIG_DFL)
+        _previous_handler = None
+        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+    else:
+        _arm()
+        if not _stack:
             signal.signal(signal.SIGALRM, _previous_handler if _previous_handler is not None else signal.SIG_DFL)
             _previous_handler = None
-            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
-        else:
-            _arm()
-            if not _stack:
-                signal.signal(signal.SIGALRM, _previous_handler if _previous_handler is not None else signal.SIG_DFL)
-                _previous_handler = None

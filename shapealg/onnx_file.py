@@ -218,6 +218,36 @@ def text(x) -> str:
     return x if isinstance(x, str) else str(x)
 
 
+def undecodable_name(model: onnx.ModelProto) -> Optional[str]:
+    """Where the model (its graph or any subgraph) has a name that is not valid UTF-8 (protobuf hands such a
+    string field back as bytes), e.g. ``node 'relu' (op Relu): input b'/fe\\xabures'``; None when every name
+    is text. The analysis reads such names escaped (``text``); what hands the model to a runtime refuses it."""
+    def graph(g, where: str) -> Optional[str]:
+        for kind, vals in (("input", g.input), ("output", g.output), ("value_info", g.value_info)):
+            for v in vals:
+                if isinstance(v.name, bytes):
+                    return f"{where}{kind} {v.name!r}"
+        for t in g.initializer:
+            if isinstance(t.name, bytes):
+                return f"{where}initializer {t.name!r}"
+        for n in g.node:
+            here = f"{where}node {text(n.name)!r} (op {text(n.op_type)})"
+            for kind, vals in (("name", [n.name]), ("op type", [n.op_type]), ("domain", [n.domain]),
+                               ("input", n.input), ("output", n.output)):
+                for v in vals:
+                    if isinstance(v, bytes):
+                        return f"{here}: {kind} {v!r}"
+            for a in n.attribute:
+                if isinstance(a.name, bytes):
+                    return f"{here}: attribute {a.name!r}"
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    found = graph(sub, f"{here}, attribute {text(a.name)!r}: ")
+                    if found:
+                        return found
+        return None
+    return graph(model.graph, "")
+
+
 def external_info(t: onnx.TensorProto) -> Dict[str, str]:
     """A tensor's external_data entries (location, offset, length, checksum) as a dict."""
     return {text(e.key): text(e.value) for e in t.external_data}

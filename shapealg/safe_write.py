@@ -18,6 +18,7 @@ import secrets
 import stat
 from typing import BinaryIO, Callable, List, Optional, Tuple
 
+from .limits import answer_ready
 from .records import ShapealgError
 
 __all__ = ["atomic_write", "Transaction", "io_reason", "is_stream", "same_file"]
@@ -192,7 +193,10 @@ class Transaction:
         self.add(path, copy)
 
     def commit(self) -> None:
-        """Rename every temporary file over its target, in the order added; then write any stream."""
+        """Rename every temporary file over its target, in the order added; then write any stream. From here
+        on the command's clock no longer fires (``limits.answer_ready``): a file put in place is never
+        followed by an 'incomplete' failure."""
+        answer_ready()
         try:
             while self._pending:
                 tmp, path = self._pending[0]

@@ -421,3 +421,135 @@ def test_fuzz_cli_sample():
     bad = [(r["case"], r["label"], r["outcome"], r["detail"], r["files"]) for r in results
            if r["outcome"] in ("crash", "hang") or r["files"]]
     assert not bad, bad
+
+
+# ------------------------------------------------------------------------------------- the fuzz run's causes
+
+def test_time_limit_expiring_during_teardown_leaves_no_timer(monkeypatch):
+    """A limit that expires while ``time_limit`` is leaving its block (the command's clock running out just as
+    the command ends) is not raised from the teardown, and leaves no live timer behind: before, the entry stayed
+    on the stack and the re-firing timer raised the command's TimeLimitExceeded later, in unrelated code (the
+    fuzzer's rmtree)."""
+    import signal
+    import time
+    from shapealg import limits
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timers here")
+    real_leave = limits._leave
+
+    def slow_leave(entry, foreign):
+        t = time.monotonic()
+        while time.monotonic() < t + 0.3:  # the deadline (0.05 s) passes here, the timer fires meanwhile
+            sum(range(1000))
+        return real_leave(entry, foreign)
+    monkeypatch.setattr(limits, "_leave", slow_leave)
+    with limits.time_limit(0.05, "the command"):
+        pass  # the block itself is quick
+    monkeypatch.setattr(limits, "_leave", real_leave)
+    t = time.monotonic()
+    while time.monotonic() < t + 1.2:  # two re-fire periods later, nothing is raised here
+        sum(range(1000))
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.default_int_handler, None) or \
+        signal.getsignal(signal.SIGALRM) is not limits._handler
+    # an outer limit that expired while an inner one was leaving fires right after, inside the outer block
+    monkeypatch.setattr(limits, "_leave", slow_leave)
+    with pytest.raises(limits.TimeLimitExceeded) as ei:
+        with limits.time_limit(0.05, "outer") as outer:
+            with limits.time_limit(60, "inner"):
+                pass
+            t = time.monotonic()
+            while time.monotonic() < t + 5:
+                sum(range(1000))
+    assert ei.value.token is outer
+    monkeypatch.setattr(limits, "_leave", real_leave)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_plot_of_a_model_that_costs_nothing(tmp_path, monkeypatch):
+    """Every value 0 (an input dim 0): the plot is drawn with a note instead of a log axis with no range
+    (matplotlib's 'Data cannot be log-scaled' was an internal error)."""
+    pytest.importorskip("matplotlib")
+    x = h.make_tensor_value_info("x", T.FLOAT, [0, 3, "H", "W"])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu")], "g", [x], [y])
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(m))
+    (tmp_path / "out").mkdir()
+    plot = tmp_path / "out" / "p.png"
+    r = run_cli(["cost", m, "--plot", plot, "--range", "32:96:32"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    assert plot.read_bytes()[:4] == b"\x89PNG" and os.listdir(tmp_path / "out") == ["p.png"]
+
+
+def test_validate_refuses_a_name_that_is_not_utf8(tmp_path, monkeypatch):
+    """A value name that is not valid UTF-8 (protobuf hands it back as bytes): analyze reads it escaped,
+    validate says which node and name in one line (it was 'internal error: TypeError: startswith ...')."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 3, "H", "W"])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["rQQ"], name="relu"),
+                      h.make_node("Relu", ["rQQ"], ["y"], name="relu2")], "g", [x], [y])
+    data = h.make_model(g, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()
+    assert data.count(b"rQQ") == 2
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    m.write_bytes(data.replace(b"rQQ", b"r\xabQ"))
+    r = run_cli(["analyze", m], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli(["validate", m, "--max-sizes", "1"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 2 and "node 'relu' (op Relu)" in r.stderr and "UTF-8" in r.stderr, r.stderr
+
+
+def test_cost_with_a_run_time_size(tmp_path, monkeypatch):
+    """A TopK whose k comes from data: memory formulas hold the run-time symbol. The peak and the series
+    keep it (no value at a size: unknown), where evaluating it was 'internal error: NameError'."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 3, "H", "W"])
+    k = h.make_tensor_value_info("k", T.INT64, [1])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph([h.make_node("Relu", ["x"], ["r"], name="relu"),
+                      h.make_node("TopK", ["r", "k"], ["v", "i"], name="topk", axis=-1),
+                      h.make_node("Relu", ["v"], ["v2"], name="relu2"),
+                      h.make_node("Relu", ["v2"], ["y"], name="relu3")], "g", [x, k], [y])
+    m = tmp_path / "m" / "m.onnx"
+    m.parent.mkdir()
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(m))
+    r = run_cli(["cost", m, "--format", "json", "--size", "64x64"], tmp_path / "cwd", monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    import json
+    peak = json.loads(r.stdout)["totals"]["peak_bytes"]
+    assert "k_" in str(peak), peak  # the run-time size is in the peak formula, not dropped
+    (tmp_path / "out").mkdir()
+    r = run_cli(["cost", m, "--plot", tmp_path / "out" / "p.png", "--range", "32:64:32"], tmp_path / "cwd",
+                monkeypatch)
+    assert r.exit_code == 0, r.stderr
+
+
+def test_no_time_limit_fires_after_a_file_is_put_in_place(tmp_path):
+    """Once a file the user asked for is renamed into place (safe_write's commit), the command's clock no
+    longer fires: a plot written and then 'incomplete: stopped after 20 s' (exit 2, a file left after a
+    failure) was seen by the fuzzer under load. Before the commit the clock still cuts the work."""
+    import signal
+    import time
+    from shapealg.limits import TimeLimitExceeded, time_limit
+    from shapealg.safe_write import atomic_write
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timers here")
+    target = tmp_path / "plot.png"
+    with time_limit(0.3, "the command"):
+        atomic_write(target, lambda f: f.write(b"PNG"))
+        t = time.monotonic()
+        while time.monotonic() < t + 1.0:  # past the deadline: delivering the answer is not cut off
+            sum(range(1000))
+    assert target.read_bytes() == b"PNG"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+    def slow(f):
+        t = time.monotonic()
+        while time.monotonic() < t + 5:
+            sum(range(1000))
+        f.write(b"NEW")
+    with pytest.raises(TimeLimitExceeded):
+        with time_limit(0.3, "the command"):
+            atomic_write(target, slow)
+    assert target.read_bytes() == b"PNG" and os.listdir(tmp_path) == ["plot.png"]

@@ -54,10 +54,19 @@ def _as_int(v):
 
 
 def compile_formulas(formulas: Sequence, symbols: Sequence[str]) -> Callable[[Mapping[str, int]], List]:
-    """A function env -> [value of each formula] (None stays None)."""
+    """A function env -> [value of each formula] (None stays None). A formula in a symbol not among
+    ``symbols`` (a data-dependent size such as ``k_<node>``, known only at run time) has no value: None."""
     syms = [symbol(s) for s in symbols]
-    idx = [i for i, f in enumerate(formulas) if f is not None]
-    exprs = [sympy.sympify(formulas[i]) for i in idx]
+    known = set(syms)
+    idx, exprs = [], []
+    for i, f in enumerate(formulas):
+        if f is None:
+            continue
+        e = sympy.sympify(f)
+        if getattr(e, "free_symbols", set()) - known:
+            continue  # stays None
+        idx.append(i)
+        exprs.append(e)
     fn = _lambdify(syms, exprs) if exprs else None
     singles: dict = {}
 

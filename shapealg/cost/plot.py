@@ -58,8 +58,10 @@ def _fmt(n: float, unit: str) -> str:
     return f"{n:.3g} {unit}"
 
 
-def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None) -> List[dict]:
-    """Draw the PNG at ``path``; returns the evaluated series (one dict per side, as ``CostReport.series``)."""
+def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None,
+              series: Optional[List[dict]] = None) -> List[dict]:
+    """Draw the PNG at ``path``; returns the evaluated series (one dict per side, as ``CostReport.series``;
+    ``series``: already evaluated at ``sides``)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -67,7 +69,8 @@ def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None
     except ImportError:
         raise ShapealgError("--plot needs matplotlib: pip install 'shapealg[plot]'") from None
     sides = list(sides)
-    series = report.series(square_envs(report, sides))
+    if series is None:
+        series = report.series(square_envs(report, sides))
     valid = [r["valid"] for r in series]
     n_valid = sum(valid)
     sp = "x".join(report.spatial) or "size"
@@ -102,7 +105,11 @@ def plot_cost(report, path, sides: Sequence[int], *, title: Optional[str] = None
         if bad and math.isfinite(ymin):
             ax.plot(bad, [ymin * 0.8] * len(bad), ls="none", marker="|", ms=9, color="#d62728", alpha=0.8,
                     label=f"invalid size ({len(bad)} of {len(sides)}): the model cannot run")
-        ax.set_yscale("log")
+        if math.isfinite(ymin):
+            ax.set_yscale("log")
+        else:  # nothing above 0 to draw (every value 0 or unknown, e.g. an input with a dim 0): a log axis has no range
+            ax.text(0.5, 0.5, "no value above 0 at these sizes (all 0 or unknown)", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, color="0.4")
         ax.margins(x=0.1, y=0.12)
         if sides[0] > 0 and sides[-1] / sides[0] >= 4:
             ax.set_xscale("log", base=2)

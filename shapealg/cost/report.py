@@ -262,6 +262,8 @@ def _peak_formula(live: Liveness, symbols: Sequence[str], spatial: Sequence[str]
                 continue  # a size where some value would have a negative length: the model cannot run there
             best = max(range(len(forms)), key=lambda j: (vals[j] if vals[j] is not None else -1))
             keep.add(best)
+            # a step whose total has no value here (a run-time size in it) may be the largest: kept
+            keep.update(j for j, v in enumerate(vals) if v is None)
     if not keep:  # negative lengths at every probe (a model that never runs): the largest at the largest probe
         vals = fn({k: _PROBE[-1] if k in sp else 1 for k in symbols})
         keep = {max(range(len(forms)), key=lambda j: (vals[j] if vals[j] is not None else -1))}

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import onnx
 
+from ..onnx_file import undecodable_name
 from ..records import ShapealgError
 from .choose import DEFAULT_MEMORY_BUDGET, as_plans, choose_sizes, sample_sizes, spatial_of, symbols_of
 from .evaluator import Evaluator, evaluator_for
@@ -111,6 +112,9 @@ def validate(
         label = proto.graph.name or "<model>"
     a = a if a is not None else analyze_source(src, shapes=shapes, symbolize_spatial=symbolize_spatial)
     dom = a.domain
+    bad_name = undecodable_name(proto) if runtime in ("onnxruntime", "both") else None
+    if bad_name:  # the analysis reads it escaped; the runtime's names would not be the analysis' names
+        raise ShapealgError(f"{bad_name} is not valid UTF-8: the model cannot be validated (fix the name)")
 
     if sizes:
         plans = as_plans(a, sizes, memory_budget)
