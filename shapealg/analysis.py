@@ -10,6 +10,7 @@ from .validity import Domain, analyze_domain
 from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_fixes
 from .infer import InferResult, infer
 from .source import Source, load
+from .zero_sizes import ZeroFace, face_of, faces, widen
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Analysis:
     module: Any = field(default=None, compare=False, repr=False)
     model_proto: Any = field(default=None, compare=False, repr=False)
     source: Any = field(default=None, compare=False, repr=False)  # the source.Source analysed, when not an InferResult
+    # the faces where one dynamic non-image size is 0 (zero_sizes.py); ``domain`` already includes them
+    zero_faces: Tuple[ZeroFace, ...] = ()
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -56,7 +59,10 @@ class Analysis:
         return self.result.values[value_name].shape
 
     def is_valid(self, **sizes: int) -> bool:
-        return self.domain.contains(sizes)
+        f = face_of(self.zero_faces, sizes)
+        if f is None:
+            return self.domain.contains(sizes)
+        return f.domain.contains({k: v for k, v in sizes.items() if k != f.symbol})
 
     def to_json(self) -> dict:
         from .report import to_json
@@ -139,5 +145,6 @@ def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     partial = Analysis(res, dom)
     brk = dom.breaking_constraint
     chain = tuple(formula_chain(res, brk)) if brk is not None else ()
-    return Analysis(res, dom, chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
-                    runtime_constraints=tuple(runtime))
+    zero = faces(res, bound)
+    return Analysis(res, widen(dom, zero), chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
+                    runtime_constraints=tuple(runtime), zero_faces=zero)

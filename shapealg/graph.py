@@ -50,6 +50,9 @@ class Graph:
     opsets: Mapping[str, int]
     producer: str = ""
     warnings: Tuple[str, ...] = ()  # reader findings that do not stop the analysis (external data, odd dims)
+    # symbols the file leaves dynamic (a dim_param that is one name) on inputs that are not images: such a size
+    # may be 0 (an empty KV cache, the prompt step); analysis.py analyses each of them at 0 too
+    zero_ok: Tuple[str, ...] = ()
 
     def opset(self, domain: str) -> int:
         d = "" if domain in ("", "ai.onnx") else domain
@@ -390,6 +393,8 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
     images = _image_inputs(nodes, [text(vi.name) for vi in g.input]) if symbolize_spatial else set()
     inputs = []
     seen_inputs = set()
+    zero_ok: List[str] = []
+    image_syms: set = set()
     for vi in g.input:
         vname = text(vi.name)
         if vname in init_names:
@@ -408,8 +413,16 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
             warnings.append(f"{path}: input {vname!r} declares no shape; what depends on it is unknown "
                             f"(give one with --shape {vname}=d0,d1,...)")
         inputs.append(GraphInput(vname, dims, int(dtype), decl))
+        if vname in images:
+            image_syms.update(str(x) for d in dims or () if d is not None and not isinstance(d, int)
+                              for x in d.free_symbols)
+        elif vname not in overrides and dims is not None:
+            zero_ok.extend(str(d) for d, dd in zip(dims, decl or ()) if isinstance(dd, str) and
+                           isinstance(d, sympy.Symbol))
+    zero_ok = [z for z in dict.fromkeys(zero_ok) if z not in image_syms]
     return Graph(path=path, inputs=tuple(inputs), outputs=tuple(text(o.name) for o in g.output), initializers=inits,
-                 nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings))
+                 nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings),
+                 zero_ok=tuple(zero_ok))
 
 
 @dataclass(frozen=True)

@@ -457,6 +457,10 @@ def group_query_attention(ctx: NodeContext, q: Value, k: Optional[Value] = None,
         ctx.require_equal(past_value.shape[2], past_key.shape[2],
                           lambda: f"past_value length {past_value.shape[2]}, past_key's {past_key.shape[2]}")
         p = past_key.shape[2]
+    # onnxruntime 1.32's CPU kernel: batch 0 kills the process (SIGFPE); sequence length 0 is refused
+    # ("total_sequence_length must be positive" without a past, "sequence_length shall be 1" with one)
+    ctx.require_positive(b, "onnxruntime's kernel: batch (it crashes at 0)")
+    ctx.require_positive(s, "onnxruntime's kernel: sequence length")
     if seqlens_k is not None and seqlens_k.shape is not None:
         if len(seqlens_k.shape) != 1:
             raise RuleError(f"seqlens_k must have rank 1, got {len(seqlens_k.shape)}")
@@ -509,3 +513,6 @@ describe("Attention", "MultiHeadAttention", "QAttention", "PackedAttention", "Gr
          cost=rule_counted("attention"))
 describe("MatMulNBits", "MatMulBnb4", "MatMulInteger16", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", domain=MS,
          cost=rule_counted("matmul"))
+# rotary cos / sin caches: state computed from the config, not weights (torch's rotary modules hold them as buffers)
+describe("GroupQueryAttention", domain=MS, buffers=(7, 8))
+describe("RotaryEmbedding", domain=MS, buffers=(2, 3))
