@@ -50,7 +50,8 @@ class Graph:
     opsets: Mapping[str, int]
     producer: str = ""
     warnings: Tuple[str, ...] = ()  # reader findings that do not stop the analysis (external data, odd dims)
-    # symbols the file leaves dynamic (a dim_param that is one name) on inputs that are not images: such a size
+    # symbols the file (a dim_param that is one name) or the user (--shape) leaves dynamic on inputs that are not
+    # images: such a size
     # may be 0 (an empty KV cache, the prompt step); analysis.py analyses each of them at 0 too
     zero_ok: Tuple[str, ...] = ()
 
@@ -416,8 +417,9 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         if vname in images:
             image_syms.update(str(x) for d in dims or () if d is not None and not isinstance(d, int)
                               for x in d.free_symbols)
-        elif vname not in overrides and dims is not None:
-            zero_ok.extend(str(d) for d, dd in zip(dims, decl or ()) if isinstance(dd, str) and
+        elif dims is not None:  # a size named by the file's dim_param or by the user's --shape
+            named = overrides[vname] if vname in overrides else (decl or ())
+            zero_ok.extend(str(d) for d, dd in zip(dims, named) if not isinstance(dd, int) and dd is not None and
                            isinstance(d, sympy.Symbol))
     zero_ok = [z for z in dict.fromkeys(zero_ok) if z not in image_syms]
     return Graph(path=path, inputs=tuple(inputs), outputs=tuple(text(o.name) for o in g.output), initializers=inits,

@@ -42,7 +42,8 @@ class ZeroFace:
             return f"{self.symbol} = 0 not analysed ({self.note})"
         d = self.domain
         if d.verdict == Verdict.NEVER_VALID:
-            c = d.breaking_constraint or (d.constraints[0] if d.constraints else None)
+            c = next((c for c in d.constraints if c.condition == sympy.false), None) or d.breaking_constraint or \
+                (d.constraints[0] if d.constraints else None)
             why = f": node {c.node} ({c.op_type}): {c.reason}" if c is not None else ""
             return f"{self.symbol} = 0 is never valid{why}"
         if d.verdict == Verdict.SIZE_INVARIANT:

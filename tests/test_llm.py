@@ -26,6 +26,7 @@ from onnx import numpy_helper
 from conftest import OrtRunError
 from shapealg import analyze
 from shapealg.dims import evaluate, symbol
+from shapealg.zero_sizes import face_of
 
 MS = "com.microsoft"
 # (batch, seq, past): the prompt step (past = 0), decoding (seq = 1) and a prompt continued on a cache
@@ -86,13 +87,21 @@ def _names(path_or_model) -> Tuple[str, str, str, Dict[str, list]]:
     shapes = {}
     if "attention_mask" in dims:
         shapes["attention_mask"] = [b, f"{past} + {s}"]
+    if str(b).startswith("s") and str(b)[1:].isdigit():  # dynamo's own names, one per input dim: name them once
+        b, s, past = "batch", "seq", "past"
+        shapes = {"input_ids": [b, s], "attention_mask": [b, f"{past} + {s}"]}
+        for k, v in dims.items():
+            if k.startswith("past"):
+                shapes[k] = [b, v[1], past, v[3]]
     return b, s, past, shapes
 
 
 def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, runtime_ok=None, kv_dtype_bytes=4,
-              crashes=()):
+              crashes=(), spec_invalid=()):
     """Analyse ``model`` (its attention mask read as past + seq long) and compare with onnxruntime. ``crashes``:
-    points where onnxruntime kills the process (not run; shapealg must call them invalid)."""
+    points where onnxruntime kills the process (not run; shapealg must call them invalid). ``spec_invalid``:
+    points the ONNX spec forbids and onnxruntime runs anyway: (point, node) where shapealg must say invalid,
+    blocked by that node."""
     b, s, p, shapes = _names(model)
     a = analyze(model, shapes=shapes)
     names = (b, s, p)
@@ -101,7 +110,8 @@ def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, ru
     assert not unknown, unknown[:5]
     assert not [w for w in a.result.warnings if "no rule" in w], a.result.warnings
     # parameters: what torch counts (each shared tensor once); the KV cache: 2 * layers * B * N_kv * (P + S) * H
-    assert a.to_json()["totals"]["params"] == params
+    if params is not None:
+        assert a.to_json()["totals"]["params"] == params, (a.to_json()["totals"]["params"], params)
     B, S, P = (symbol(x) for x in names)
     presents = [o for o in a.result.graph.outputs if "present" in o]
     assert len(presents) == 2 * n_layers
@@ -127,6 +137,12 @@ def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, ru
         try:
             predicted = a.is_valid(**env)
         except ValueError:  # two sizes at 0: not analysed
+            continue
+        lenient = [node for q, node in spec_invalid if q == pt]
+        if lenient:
+            f = face_of(a.zero_faces, env)
+            blocked = {c.node for c in f.domain.constraints if c.condition == sympy.false}
+            assert not predicted and ran and any(b.startswith(lenient[0]) for b in blocked), (env, predicted, ran, blocked)
             continue
         if predicted != ran:
             problems.append(f"at {env}: onnxruntime {'ran' if ran else 'failed: ' + err[:160]}, shapealg says "
@@ -307,16 +323,23 @@ GPT2 = dict(n_layers=2, kv_heads=4, head=16)
 
 
 def _hf_model(kind: str):
+    """The model with every parameter random (no two equal tensors the exporter would merge into one)."""
     import torch
     torch.manual_seed(0)
     if kind.startswith("llama"):
         from transformers import LlamaConfig, LlamaForCausalLM
         cfg = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-        return LlamaForCausalLM(cfg).eval(), cfg, 2
-    from transformers import GPT2Config, GPT2LMHeadModel
-    cfg = GPT2Config(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=256)
-    return GPT2LMHeadModel(cfg).eval(), cfg, 4
+        m, nkv = LlamaForCausalLM(cfg).eval(), 2
+    else:
+        from transformers import GPT2Config, GPT2LMHeadModel
+        cfg = GPT2Config(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=256, eos_token_id=0,
+                         bos_token_id=0)
+        m, nkv = GPT2LMHeadModel(cfg).eval(), 4
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.05)
+    return m, cfg, nkv
 
 
 def export_hf(kind: str, dynamo: bool, path: str) -> int:
@@ -392,18 +415,26 @@ def hf_files(tmp_path_factory):
     return get
 
 
+# The dynamo exports reshape the attention projections with Reshape(allowzero=1) to [batch, seq, -1, 16]: at
+# batch 0 or seq 0 the target holds both a 0 and a -1, which the ONNX spec forbids ("it is invalid for the shape
+# to contain both a zero value and -1" with allowzero set); onnxruntime 1.32 runs it anyway (it infers the -1
+# from the non-zero dims). shapealg follows the spec there.
+DYNAMO_ZERO = [((0, 1, 2), "node_view"), ((1, 0, 3), "node_view")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("key,dims", [("llama-ts", LLAMA), ("llama-dynamo", LLAMA), ("gpt2-ts", GPT2),
                                       ("gpt2-dynamo", GPT2), ("llama-opt", LLAMA)])
 def test_hf_decoder(hf_files, key, dims):
     path, n_params = hf_files(key)
-    a = check_llm(path, params=n_params, **dims)
+    a = check_llm(path, params=n_params, spec_invalid=DYNAMO_ZERO if "dynamo" in key else (), **dims)
     if key.startswith("llama"):
         # runs at every (batch, seq, past >= 0): size-invariant, the prompt step included
         assert a.domain.verdict == "size-invariant", a.domain.summary
     else:
-        # GPT-2's learned positions: past + seq <= n_positions (256), exactly
-        assert a.domain.verdict == "conditional", a.domain.summary
+        # GPT-2's learned positions: past + seq <= n_positions (256), exactly: finitely many (seq, past)
+        assert a.domain.verdict == "locked", a.domain.summary
+        assert "at past = 0: locked: seq in 1..256" in a.domain.summary, a.domain.summary
         assert not a.is_valid(**dict(zip(_names(path)[:3], (1, 200, 57))))
         assert a.is_valid(**dict(zip(_names(path)[:3], (1, 200, 56))))
     if key.endswith("opt"):
