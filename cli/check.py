@@ -26,7 +26,8 @@ def check(model, sizes, shapes, keep_static, input_shape, fmt):
     from shapealg.sizes import check_sizes, parse_size, spatial_symbols
     a = load_model(model, shapes, keep_static, input_shape)
     spatial = spatial_symbols(a)
-    envs = [parse_size(s, spatial, a.symbols) for s in sizes]
+    zero_ok = [f.symbol for f in a.zero_faces if f.domain is not None]
+    envs = [parse_size(s, spatial, a.symbols, zero_ok) for s in sizes]
     results = check_sizes(a, envs)
     if fmt == "json":
         echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": a.domain.valid_if_text,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .records import Constraint, ShapealgError
+from .zero_sizes import face_of
 
 
 def spatial_symbols(analysis) -> List[str]:
@@ -21,7 +22,9 @@ def spatial_symbols(analysis) -> List[str]:
     return list(syms)
 
 
-def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) -> Dict[str, int]:
+def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str],
+               zero_ok: Sequence[str] = ()) -> Dict[str, int]:
+    """``zero_ok``: symbols that may be 0 (the analysis's faces at 0, ``Analysis.zero_faces``)."""
     t = text.strip()
     env: Dict[str, int] = {}
     try:
@@ -40,9 +43,12 @@ def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) ->
     unknown = [k for k in env if k not in all_symbols]
     if unknown:
         raise ShapealgError(f"--size {text!r}: the model has no symbol {unknown[0]!r} (symbols: {list(all_symbols)})")
-    bad = [k for k, v in env.items() if v < 1]
+    bad = [k for k, v in env.items() if v < 1 and not (v == 0 and k in zero_ok)]
     if bad:
-        raise ShapealgError(f"--size {text!r}: {bad[0]} must be >= 1")
+        raise ShapealgError(f"--size {text!r}: {bad[0]} must be >= 1" +
+                            (f" (only {', '.join(zero_ok)} may be 0)" if zero_ok else ""))
+    if sum(1 for v in env.values() if v == 0) > 1:
+        raise ShapealgError(f"--size {text!r}: one size at 0 at a time is analysed")
     for s in all_symbols:  # symbols the size does not name (batch...) default to 1
         env.setdefault(s, 1)
     return env
@@ -65,10 +71,18 @@ class SizeCheck:
 
 def check_sizes(analysis, envs: Sequence[Dict[str, int]], k: int = 3) -> List[SizeCheck]:
     out = []
-    dom = analysis.domain
     for env in envs:
-        ok = dom.contains(env)
-        blocking = None if ok else dom.blocking(env)
-        nearest = () if ok else tuple(dom.nearest_valid(env, k))
+        try:
+            face = face_of(getattr(analysis, "zero_faces", ()), env)
+        except ValueError as e:
+            raise ShapealgError(str(e)) from None
+        if face is None:
+            dom, at, extra = analysis.domain, env, {}
+        else:  # a size at 0: the face's domain over the other sizes
+            dom, extra = face.domain, {face.symbol: 0}
+            at = {n: v for n, v in env.items() if n != face.symbol}
+        ok = dom.contains(at)
+        blocking = None if ok else dom.blocking(at)
+        nearest = () if ok else tuple({**n, **extra} for n in dom.nearest_valid(at, k))
         out.append(SizeCheck(dict(env), ok, blocking, nearest))
     return out

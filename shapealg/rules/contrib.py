@@ -486,7 +486,7 @@ def group_query_attention(ctx: NodeContext, q: Value, k: Optional[Value] = None,
                                     f"(a fixed buffer)")
                 ctx.require(sympy.Or(sympy.Le(sympy.sympify(s), 1), sympy.Eq(sympy.sympify(b), 1),
                                      sympy.Eq(sympy.sympify(s), sympy.sympify(t))),
-                            lambda: f"onnxruntime's kernel (GroupQueryAttention, CPU and CUDA): batch {b} must be 1 "
+                            lambda: f"onnxruntime's kernel (not the op's shapes): batch {b} must be 1 "
                                     f"when the sequence length {s} is over 1 with a past (total {t} != {s})")
     if do_rotary:
         if cos is None or cos.shape is None or len(cos.shape) != 2:
