@@ -448,3 +448,26 @@ def test_hf_decoder(hf_files, key, dims):
     if key.endswith("opt"):
         ops = {(n.domain, n.op_type) for n in onnx.load(path, load_external_data=False).graph.node}
         assert (MS, "SkipSimplifiedLayerNormalization") in ops and ("", "SimplifiedLayerNormalization") in ops
+
+
+def test_image_inputs_are_found_by_their_consumers():
+    """Spatial symbols only for an input that reaches an image op (through normalisation here); a rank-4 float
+    input that feeds a MatMul keeps its fixed dims; dims the file names stay as they are, and may be 0."""
+    x = oh.make_tensor_value_info("img", T.FLOAT, [1, 3, 32, 32])
+    kv = oh.make_tensor_value_info("kv", T.FLOAT, ["B", 2, "P", 16])
+    nodes = [oh.make_node("Sub", ["img", "mean"], ["c"], name="sub"), oh.make_node("Div", ["c", "std"], ["d"], name="div"),
+             oh.make_node("Conv", ["d", "w"], ["y"], name="conv", kernel_shape=[3, 3]),
+             oh.make_node("MatMul", ["kv", "wk"], ["z"], name="mm")]
+    inits = [numpy_helper.from_array(_f(1, 3, 1, 1), "mean"), numpy_helper.from_array(_f(1, 3, 1, 1) + 1, "std"),
+             numpy_helper.from_array(_f(4, 3, 3, 3), "w"), numpy_helper.from_array(_f(16, 8), "wk")]
+    g = oh.make_graph(nodes, "g", [x, kv], [onnx.ValueInfoProto(name="y"), onnx.ValueInfoProto(name="z")], inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)])
+    a = analyze(m)
+    H, W = symbol("H"), symbol("W")
+    assert a.shape("y") == (1, 4, H - 2, W - 2)
+    assert a.shape("z") == (symbol("B"), 2, symbol("P"), 8)
+    assert {f.symbol for f in a.zero_faces} == {"B", "P"}
+    assert all(f.valid_somewhere and not f.differs for f in a.zero_faces)
+    assert a.is_valid(H=5, W=7, B=0, P=3) and a.is_valid(H=5, W=7, B=2, P=0)
+    with pytest.raises(ValueError):
+        a.is_valid(H=5, W=7, B=0, P=0)  # two sizes at 0: not analysed
