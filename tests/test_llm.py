@@ -12,6 +12,8 @@ are cached for the session. The exports are marked slow; the model-builder decod
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import warnings
 from typing import Dict, List, Tuple
 
@@ -103,6 +105,11 @@ def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, ru
     points the ONNX spec forbids and onnxruntime runs anyway: (point, node) where shapealg must say invalid,
     blocked by that node."""
     b, s, p, shapes = _names(model)
+    m = model if isinstance(model, onnx.ModelProto) else onnx.load(model, load_external_data=False)
+    for i in m.graph.input:  # a head size the file names (genai's kv_cache_dim): the model's own
+        dims = [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+        if i.name.startswith("past") and isinstance(dims[3], str):
+            shapes[i.name] = [b, kv_heads, p, head]
     a = analyze(model, shapes=shapes)
     names = (b, s, p)
     assert set(a.symbols) == set(names), a.symbols
@@ -122,6 +129,7 @@ def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, ru
     assert p in face and face[p].valid_somewhere and not face[p].differs and not face[p].unknown, face.get(p)
     assert a.domain.lower_bounds[p] == 0
     m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
+    _SESSIONS.pop(id(m), None)
     n_ok = 0
     problems: List[str] = []
     for pt in POINTS + ZERO_POINTS:
@@ -471,3 +479,33 @@ def test_image_inputs_are_found_by_their_consumers():
     assert a.is_valid(H=5, W=7, B=0, P=3) and a.is_valid(H=5, W=7, B=2, P=0)
     with pytest.raises(ValueError):
         a.is_valid(H=5, W=7, B=0, P=0)  # two sizes at 0: not analysed
+
+
+GENAI_PYTHON = os.environ.get("SHAPEALG_GENAI_PYTHON")  # a python with onnxruntime-genai (its own environment)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not GENAI_PYTHON, reason="set SHAPEALG_GENAI_PYTHON to a python with onnxruntime-genai")
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+def test_genai_model_builder(tmp_path_factory, precision):
+    """The Llama through onnxruntime-genai's model builder (GroupQueryAttention, packed QKV MatMul or
+    MatMulNBits, SkipSimplifiedLayerNormalization, rotary caches of max_position_embeddings rows)."""
+    root = tmp_path_factory.mktemp(f"genai_{precision}")
+    model, cfg, _ = _hf_model("llama")
+    model.save_pretrained(root / "hf")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    tok = Tokenizer(models.WordLevel(vocab={f"t{i}": i for i in range(128)}, unk_token="t0"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="t0", bos_token="t1", eos_token="t2",
+                            pad_token="t0").save_pretrained(root / "hf")
+    subprocess.run([GENAI_PYTHON, "-m", "onnxruntime_genai.models.builder", "-m", "hf", "-i", str(root / "hf"),
+                    "-o", str(root / "out"), "-p", precision, "-e", "cpu", "-c", str(root / "cache")],
+                   check=True, capture_output=True, cwd=root)
+    path = str(root / "out" / "model.onnx")
+    n_params = sum(p.numel() for p in model.parameters()) if precision == "fp32" else None  # int4: scales only
+    a = check_llm(path, params=n_params, runtime_ok=_gqa_runtime_ok, crashes=[(0, 1, 2)], **LLAMA)
+    assert a.domain.verdict == "conditional" and "onnxruntime" in a.domain.breaking_constraint.reason
+    names = ("batch_size", "sequence_length", "past_sequence_length")
+    assert a.is_valid(**dict(zip(names, (4, 7, 0)))) and not a.is_valid(**dict(zip(names, (4, 7, 1))))
+    assert not a.is_valid(**dict(zip(names, (1, 200, 57))))  # the rotary caches: 256 positions
