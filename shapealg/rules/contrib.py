@@ -15,7 +15,7 @@ from ..dims import MaybeDim, as_dim, canon, dmax, prod
 from ..enums import DType
 from ..records import Value
 from ..costmodel import rule_counted
-from ._util import broadcast_shapes, norm_axis, unidirectional
+from ._util import norm_axis, unidirectional
 from .linear import matmul
 from .norm import norm_cost
 from .registry import NodeContext, RuleError, describe, register
