@@ -592,7 +592,13 @@ case("ms_matmul_nbits_sym_k", lambda: one("MatMulNBits", {"a": ["N", "K"]}, {"b"
      expect_constraints=True)
 case("ms_matmul_integer16", lambda: one("MatMulInteger16", {"a": ["N", "L", "K"], "b": ["K", 4]},
                                         types={"a": T.INT16, "b": T.INT16}, ms=True),
-     grid(["N", "L", "K"], [1, 2, 5]), xfail="onnxruntime's CPU build has no MatMulInteger16 kernel")
+     grid(["N", "L", "K"], [1, 2, 5]), expect_constraints=False, checks=[shape_is("y", "N", "L", 4)])
+case("ms_matmul_integer16_k", lambda: one("MatMulInteger16", {"a": ["N", "L", "K"]}, {"b": np.ones((3, 4), np.int16)},
+                                          types={"a": T.INT16}, ms=True), grid(["N", "L", "K"], [1, 2, 3, 5]),
+     expect_constraints=True)
+case("ms_matmul_bnb4", lambda: one("MatMulBnb4", {"a": ["N", "L", 32]},
+                                   {"b": u8(128), "am": w(16)}, ms=True, K=32, N=8, block_size=16, quant_type=1),
+     grid(["N", "L"]), checks=[shape_is("y", "N", "L", 8), macs_is("matmulbnb4_y", "N*L*32*8")])
 case("ms_dynamic_quantize_matmul", lambda: one("DynamicQuantizeMatMul", {"a": ["N", "L", 8]},
                                                {"b": u8(8, 4), "sc": np.array(0.1, np.float32),
                                                 "zp": np.array(3, np.uint8), "bias": w(4)}, ms=True),
