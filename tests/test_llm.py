@@ -27,6 +27,7 @@ from onnx import numpy_helper
 
 from conftest import OrtRunError
 from shapealg import analyze
+from shapealg.cost import kv_cache
 from shapealg.dims import evaluate, symbol
 from shapealg.zero_sizes import face_of
 
@@ -120,10 +121,10 @@ def check_llm(model, *, n_layers: int, kv_heads: int, head: int, params: int, ru
     if params is not None:
         assert a.to_json()["totals"]["params"] == params, (a.to_json()["totals"]["params"], params)
     B, S, P = (symbol(x) for x in names)
-    presents = [o for o in a.result.graph.outputs if "present" in o]
-    assert len(presents) == 2 * n_layers
-    kv = sum(sympy.Mul(*a.shape(o)) for o in presents) * kv_dtype_bytes
-    assert sympy.expand(kv - 2 * n_layers * B * kv_heads * (P + S) * head * kv_dtype_bytes) == 0, kv
+    kv = kv_cache(a)
+    assert len(kv.values) == 2 * n_layers
+    assert sympy.expand(kv.bytes - 2 * n_layers * B * kv_heads * (P + S) * head * kv_dtype_bytes) == 0, kv
+    assert sympy.expand(kv.elements - 2 * n_layers * B * kv_heads * (P + S) * head) == 0, kv
     # every formula holds at past = 0 too (the face analysis found no value with another shape there)
     face = {f.symbol: f for f in a.zero_faces}
     assert p in face and face[p].valid_somewhere and not face[p].differs and not face[p].unknown, face.get(p)
