@@ -54,8 +54,6 @@ class ZeroFace:
             names = ", ".join(v for v, _, _ in self.differs[:3]) + (" ..." if len(self.differs) > 3 else "")
             text += (f" ({len(self.differs)} value(s) take another shape there than their formula gives, e.g. "
                      f"{names}: those formulas hold for {self.symbol} >= 1)")
-        if self.unknown:
-            text += f" ({len(self.unknown)} value(s) unknown there)"
         return text
 
 
@@ -91,9 +89,14 @@ def face(res: InferResult, name: str, bound: Optional[int] = None) -> ZeroFace:
         general = tuple(d if isinstance(d, int) else canon(d.xreplace(z)) for d in v.shape)
         if len(general) != len(v0.shape) or not all(known_equal(a, b) is True for a, b in zip(general, v0.shape)):
             differs.append((vname, tuple(v.shape), tuple(v0.shape)))
+    if unknown:  # a rule gave up at 0: what it would require there is not known, so nothing is claimed
+        bad = next((d for d in res0.diagnostics), None)
+        why = f"; {bad}" if bad is not None else ""
+        return ZeroFace(name, None, tuple(differs), tuple(unknown),
+                        f"{len(unknown)} value(s) known in general are unknown there, e.g. {unknown[0]}{why}")
     others = [s for s in res.symbols if s != name]
     dom = analyze_domain(_static(res0), [symbol(s) for s in others], bound=bound)
-    return ZeroFace(name, dom, tuple(differs), tuple(unknown))
+    return ZeroFace(name, dom, tuple(differs), ())
 
 
 def faces(res: InferResult, bound: Optional[int] = None) -> Tuple[ZeroFace, ...]:
