@@ -575,7 +575,7 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
                 weights: Optional[Dict[str, int]] = None) -> Dict:
     """Run ``shapealg COMMAND`` in this process (click's test runner) on one mutated model: cwd, the model's
     folder and the output folder fresh (under ``root``). Counted as a crash: an uncaught exception (a
-    traceback), 'internal error', an exit status other than 0 / 1 / 2, a multi-line error; as a hang: over
+    traceback), 'internal error', an exit status other than 0 / 1 / 2 (or 3 from check), a multi-line error; as a hang: over
     ``timeout`` seconds (the command's own limit, SHAPEALG_TIME_LIMIT, says 'stopped after'); as files: anything
     new in cwd or the model's folder, and in the output folder anything but the files asked for (and, for a
     successful export, the external data it references), or any file at all when the command failed."""
@@ -625,7 +625,7 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
             res["detail"] = "internal error: " + err.strip().split("internal error: ", 1)[-1][:160]
         elif "stopped after" in err or res["seconds"] > timeout:
             res["outcome"], res["detail"] = "hang", f"{res['seconds']:.1f} s: {err.strip()[:120]}"
-        elif r.exit_code not in (0, 1, 2):
+        elif r.exit_code not in (0, 1, 2) and not (command == "check" and r.exit_code == 3):  # 3: partial
             res["outcome"], res["detail"] = "crash", f"exit status {r.exit_code}: {err.strip()[:120]}"
         elif r.exit_code == 2:
             res["outcome"] = "refused"
@@ -639,7 +639,7 @@ def run_cli_one(data: bytes, label: str, command: str, case: int, timeout: float
     written = [os.path.join("cwd", x) for x in os.listdir(cwd)]
     written += [os.path.join("model", x) for x in sorted(set(os.listdir(mdir)) - before_model)]
     got = sorted(os.listdir(odir))
-    if r is not None and r.exit_code in (0, 1) and res["outcome"] != "hang":
+    if r is not None and r.exit_code in (0, 1, 3) and res["outcome"] != "hang":
         allowed = set(asked)
         if command == "export" and "out.onnx" in got:
             allowed |= {os.path.normpath(x).split(os.sep)[0] for x in _external_locations(os.path.join(odir, "out.onnx"))}

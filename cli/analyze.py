@@ -28,7 +28,19 @@ def load_model(model: str, shapes, keep_static: bool, input_shape, *, weights: b
         raise ShapealgError(f"{model}: a Python file, not an ONNX model; name the function that builds the "
                             f"nn.Module, e.g. {model}:build (shapealg then imports and runs the file)")
     parsed = parse_shapes(shapes)
-    return analyze_source(load(model, weights=weights), shapes=parsed, symbolize_spatial=not keep_static)
+    return refuse_unrunnable(analyze_source(load(model, weights=weights), shapes=parsed,
+                                            symbolize_spatial=not keep_static))
+
+
+def refuse_unrunnable(a):
+    """A graph in which a node reads a value no node produces (and no input or initializer holds) cannot run
+    at all: one line naming it (exit 2), not a verdict."""
+    from shapealg.records import ShapealgError
+    for d in a.result.diagnostics:
+        if str(d.kind) == "missing-input" and "is produced by no node" in d.message:
+            raise ShapealgError(f"{a.result.graph.path}: node {d.node!r} (op {d.op}): {d.message.split(';')[0]}: "
+                                f"the graph cannot run")
+    return a
 
 
 @click.command("analyze")

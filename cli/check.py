@@ -19,7 +19,8 @@ from .common import echo, keep_static_option, model_argument, shape_option
 @input_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def check(model, sizes, shapes, keep_static, input_shape, fmt):
-    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input.
+    """Exit 0 when every --size is valid, 1 when any is not, 2 on unusable input, 3 when every size passes
+    the part analysed but part of the graph was not analysed (verdict "partial": no rule, a limit...).
 
     MODEL is an ONNX file or path/to/file.py:factory (shapealg IMPORTS AND RUNS file.py and exports
     factory()'s nn.Module to ONNX first: only use files you trust)."""
@@ -30,8 +31,9 @@ def check(model, sizes, shapes, keep_static, input_shape, fmt):
     envs = [parse_size(s, spatial, a.symbols, zero_ok) for s in sizes]
     results = check_sizes(a, envs)
     if fmt == "json":
-        echo(json.dumps({"model": model, "verdict": a.domain.verdict, "valid_if": a.domain.valid_if_text,
-                               "sizes": [r.to_json() for r in results]}, indent=2))
+        echo(json.dumps({"model": model, "verdict": a.verdict, "valid_if": a.domain.valid_if_text,
+                         "analysed_verdict": a.domain.verdict, "unknown_nodes": list(a.unknown),
+                         "sizes": [r.to_json() for r in results]}, indent=2))
     else:
         for r in results:
             label = "x".join(str(r.size[s]) for s in spatial)
@@ -42,4 +44,9 @@ def check(model, sizes, shapes, keep_static, input_shape, fmt):
             where = f"{b.node} ({b.op_type}): {b.reason}" if b else "no single constraint (see valid_if)"
             near = ", ".join("x".join(str(n[s]) for s in spatial) for n in r.nearest) or "none"
             echo(f"{label}: INVALID at {where}; nearest valid: {near}")
-    sys.exit(0 if all(r.valid for r in results) else 1)
+        if a.unknown:
+            echo(f"partial: these sizes pass only the part analysed; not analysed: {a.unknown[0]}"
+                 + (f" (and {len(a.unknown) - 1} more)" if len(a.unknown) > 1 else ""))
+    if not all(r.valid for r in results):
+        sys.exit(1)
+    sys.exit(3 if a.unknown else 0)

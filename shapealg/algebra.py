@@ -16,6 +16,8 @@ Limits are counted in work: a polynomial whose size (atoms and terms, nested) pa
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
 from fractions import Fraction
 from functools import lru_cache
@@ -46,6 +48,83 @@ class TooComplex(ArithmeticError):
 _SYMS: Dict[str, sympy.Symbol] = {}
 _OPAQUE: Dict[tuple, Tuple[sympy.Expr, bool]] = {}   # key -> (sympy expression, integer-valued)
 _SIZE: Dict[tuple, int] = {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them).
+# Every memoised function whose answer depends on ranges is ``@_ranged``: it has one cache per set of
+# assumptions (the module's names are rebound when the assumptions change), so an answer never depends on
+# what was computed before under other assumptions.
+# ---------------------------------------------------------------------------------------------------
+_LOWER: Dict[str, int] = {}
+_RANGED: Dict[str, object] = {}       # name -> the plain function
+_CACHE_SETS: "collections.OrderedDict[tuple, Dict[str, object]]" = collections.OrderedDict()
+MAX_CONTEXTS = 8                      # cache sets kept besides the default one (work, not results)
+
+
+def _ranged(fn):
+    _RANGED[fn.__name__] = fn
+    return lru_cache(maxsize=None)(fn)
+
+
+def _activate(lower: Dict[str, int]) -> None:
+    global _LOWER
+    key = tuple(sorted(lower.items()))
+    if key == tuple(sorted(_LOWER.items())) and key in _CACHE_SETS:
+        return
+    fns = _CACHE_SETS.get(key)
+    if fns is None:
+        fns = {name: lru_cache(maxsize=None)(fn) for name, fn in _RANGED.items()}
+        _CACHE_SETS[key] = fns
+        while len(_CACHE_SETS) > MAX_CONTEXTS + 1:
+            old = next(k for k in _CACHE_SETS if k != ())
+            del _CACHE_SETS[old]
+    _CACHE_SETS.move_to_end(key)
+    _LOWER = dict(lower)
+    globals().update(fns)
+
+
+class Assumptions:
+    """The symbols' lower bounds in force; ``raise_lower`` tightens one (never loosens)."""
+
+    def __init__(self, lower: Optional[Dict[str, int]] = None):
+        self.lower: Dict[str, int] = dict(lower or {})
+
+    def raise_lower(self, name: str, value: int) -> bool:
+        if value <= self.lower.get(name, 1):
+            return False
+        self.lower[name] = int(value)
+        _activate(self.lower)
+        return True
+
+
+@contextlib.contextmanager
+def assuming(lower: Optional[Dict[str, int]] = None):
+    """Within the block, every range (and so every decision and canonical form) takes the given symbols to be
+    at least the given values; formulas built there hold wherever those bounds do. Restored on exit."""
+    before = dict(_LOWER)
+    a = Assumptions(lower)
+    _activate(a.lower)
+    try:
+        yield a
+    finally:
+        _activate(before)
+
+
+def least_satisfying(cond, name: str, start: int, steps: int = 256) -> int:
+    """The least v >= start at which the one-symbol condition ``cond`` is not false (sizes below it fail it);
+    start + steps + 1 when it is false at every value tried (work, not time)."""
+    sym = _SYMS.get(name)
+    if sym is None:
+        return start
+    for v in range(start, start + steps + 1):
+        try:
+            r = cond.subs(sym, v)
+        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+            return v
+        if r is not sympy.false:
+            return v
+    return start + steps + 1
 
 
 def _num(c):
@@ -164,16 +243,13 @@ def _imul_n(x: Interval, e: int) -> Interval:
     return out
 
 
-@lru_cache(maxsize=None)
+@_ranged
 def _atom_range(a) -> Interval:
     kind = a[0]
     if kind == "s":
         s = _SYMS[a[1]]
-        if s.is_positive:
-            return 1, INF
-        if s.is_nonnegative:
-            return 0, INF
-        return -INF, INF
+        base = 1 if s.is_positive else (0 if s.is_nonnegative else -INF)
+        return max(base, _LOWER.get(a[1], base)), INF
     if kind == "d":  # floor(N/q) - N/q
         return -Fraction(a[1][2] - 1, a[1][2]), 0
     if kind == "f":
@@ -202,6 +278,11 @@ def _opaque_range(e) -> Interval:
     if isinstance(e, sympy.sign):
         lo, hi = bounds(e.args[0])
         return (-1 if lo < 0 else (0 if lo == 0 else 1)), (1 if hi > 0 else (0 if hi == 0 else -1))
+    if isinstance(e, sympy.Mod):
+        alo, ahi = bounds(e.args[0])
+        qlo, qhi = bounds(e.args[1])
+        if qlo > 0 and e.args[0].is_integer and e.args[1].is_integer:  # 0 <= Mod(a, q) <= q - 1 (and <= a)
+            return 0, min(qhi - 1, ahi) if alo >= 0 else qhi - 1
     if e.is_nonnegative:
         return 0, INF
     return -INF, INF
@@ -236,7 +317,17 @@ def _linear_minmax_terms(p: tuple):
     return out
 
 
-@lru_cache(maxsize=None)
+def _linear_mod_terms(p: tuple):
+    out = []
+    for m, c in p:
+        if len(m) == 1 and m[0][1] == 1 and m[0][0][0] == "x":
+            e = _OPAQUE[m[0][0][1]][0]
+            if isinstance(e, sympy.Mod) and e.args[0].is_integer and e.args[1].is_integer:
+                out.append((m, c, e))
+    return out
+
+
+@_ranged
 def poly_range(p: tuple) -> Interval:
     """Bounds of p over every integer point of the atoms' ranges (sound, not always tight)."""
     lo, hi = _plain_range(p)
@@ -259,6 +350,21 @@ def poly_range(p: tuple) -> Interval:
             lo, hi = max(lo, l2), min(hi, h2)
         except TooComplex:
             pass
+    # c*Mod(a, q) with q >= 1 symbolic: 0 <= Mod(a, q) <= q - 1 at every point, and p is linear in it, so p lies
+    # between p with the Mod at 0 and p with it at q - 1 (pointwise): Mod(-3, x) - x <= -1
+    for m, c, e in _linear_mod_terms(p):
+        qp = _from_sympy(e.args[1])
+        if poly_range(qp)[0] < 1:
+            continue
+        rest = dict(p)
+        del rest[m]
+        try:
+            at0 = poly_range(_poly(rest))
+            atq = poly_range(_add(_poly(rest), _scale(_add(qp, _const(-1)), c)))
+        except TooComplex:
+            continue
+        lo, hi = max(lo, min(at0[0], atq[0])), min(hi, max(at0[1], atq[1]))
+        break
     # c*Min(a, b): lo is the smaller of the cases (exact for c > 0), hi likewise; Max the other way round
     mm = _linear_minmax_terms(p)
     if mm:
@@ -317,7 +423,7 @@ def _sym_residue(c: int, q: int) -> int:
     return r - q if 2 * r > q or (2 * r == q and c < 0) else r
 
 
-@lru_cache(maxsize=None)
+@_ranged
 def _floor(p: tuple) -> tuple:
     """floor(p) as a canonical Poly."""
     if not _int_valued(_poly({m: Fraction(1) for m, _c in p})):  # a non-integer atom: floor stays opaque
@@ -393,7 +499,7 @@ def _opaque(e: sympy.Expr, integer: Optional[bool] = None, key: Optional[tuple] 
     return _atom_poly(("x", key))
 
 
-@lru_cache(maxsize=None)
+@_ranged
 def _from_sympy(e) -> tuple:
     return _merge_floors(_from_sympy_raw(e))
 
@@ -466,7 +572,7 @@ def _merge_measure(p: tuple) -> Tuple[int, int]:
     return n, n - plain
 
 
-@lru_cache(maxsize=None)
+@_ranged
 def _merge_floors(p: tuple) -> tuple:
     """The linear terms of p that are built from one integer atom x (x itself and floors of affine maps of it,
     nested or not) summed into one floor when they are one: for every integer x, floor(x/4) - floor(x/8) ==
@@ -572,6 +678,14 @@ def _from_sympy_raw(e) -> tuple:
         if _is_const(q) and _const_of(q) > 0 and _const_of(q).denominator == 1 and _int_valued(a):
             k = _const_of(q)  # Mod(a, k) == a - k*floor(a/k)
             return _add(a, _scale(_floor(_scale(a, Fraction(1) / k)), -k))
+        if _int_valued(a) and _int_valued(q):
+            alo, ahi = poly_range(a)
+            qlo, _qhi = poly_range(q)
+            if alo >= 0 and qlo > ahi:  # 0 <= a < q: Mod(a, q) == a
+                return a
+            if ahi < 0 and alo >= -qlo:  # -q <= a < 0: Mod(a, q) == a + q
+                return _add(a, q)
+            return _opaque(sympy.Mod(_to_sympy(a), _to_sympy(q)), True)
         return _opaque(sympy.Mod(_to_sympy(a), _to_sympy(q)))
     if isinstance(e, (sympy.Max, sympy.Min)):
         return _minmax(type(e), tuple(_from_sympy(x) for x in e.args))
@@ -927,7 +1041,7 @@ def _split(p: tuple) -> list:
 # ---------------------------------------------------------------------------------------------------
 # the public face
 # ---------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=65536)
+@_ranged
 def canonical(e: sympy.Expr) -> sympy.Expr:
     """The canonical sympy form of a dim formula (raises TooComplex past the work limit)."""
     p = _from_sympy(e)
@@ -964,6 +1078,78 @@ def min_of(*args) -> sympy.Expr:
     return _to_sympy(_minmax(sympy.Min, tuple(_from_sympy(sympy.sympify(a)) for a in args)))
 
 
+def equation(lhs, rhs) -> Tuple[sympy.Expr, sympy.Expr]:
+    """The canonical sides of ``Eq(lhs, rhs)`` (the same set of sizes): ``Mod(X, q) == c`` where lhs - rhs, with
+    integer coefficients of gcd 1, folds into one Mod (``Eq(64*floor(X/64), X)`` and ``Eq(7203*Mod(X, 64), 0)``
+    are one); where a factor that is never 0 cancels, the rest as positive terms == negated negative ones;
+    else each side canonical, as written."""
+    d = _add(_from_sympy(sympy.sympify(lhs)), _from_sympy(sympy.sympify(rhs)), -1)
+    if not d or _is_const(d):
+        return _to_sympy(d), sympy.Integer(0)
+    cancelled = False
+    if len(d) > 1:  # a factor that is never 0 leaves the equation: 768*X == floor(768/X)*X with X >= 1
+        c, fs = _factor_list(d)
+        keep = [f for f in fs if not (lambda r: r[0] > 0 or r[1] < 0)(poly_range(f))]
+        if len(keep) < len(fs):
+            cancelled = True
+            d = _const(1)
+            for f in keep:
+                d = _mul(d, f)
+            if _is_const(d):  # only never-zero factors: never equal
+                return _to_sympy(d), sympy.Integer(0)
+    den, num = 1, 0
+    for _m, c in d:
+        c = Fraction(c)
+        den = den * c.denominator // math.gcd(den, c.denominator)
+    for _m, c in d:
+        num = math.gcd(num, int(Fraction(c) * den))
+    unit = _scale(d, Fraction(den, num))
+    for cand in (unit, _scale(unit, -1)):
+        body = tuple((m, c) for m, c in cand if m != ())
+        const = _const_of(cand) if any(m == () for m, _c in cand) else 0
+        sb = _to_sympy(body)
+        if isinstance(sb, sympy.Mod):
+            return sb, sympy.Integer(-const)
+    if not cancelled:  # the sides as written, each canonical (a Linear's 387200 features stay in view)
+        return _to_sympy(_from_sympy(sympy.sympify(lhs))), _to_sympy(_from_sympy(sympy.sympify(rhs)))
+    best = d if [c for m, c in d if m != ()][0] > 0 else _scale(d, -1)
+    pos = tuple((m, c) for m, c in best if c > 0)
+    neg = tuple((m, -c) for m, c in best if c < 0)
+    return _to_sympy(pos), _to_sympy(neg)
+
+
+def quotient_equation(lhs, rhs):
+    """``floor(c/X) == k`` (c, k integers, X >= 1 integer-valued) as the equivalent condition on X:
+    k <= c/X < k + 1, i.e. c//(k+1) < X <= c//k (``Eq(floor(768/X), 768)`` is ``Eq(X, 1)``); None when the
+    equation is not of that form."""
+    d = _add(_from_sympy(sympy.sympify(lhs)), _from_sympy(sympy.sympify(rhs)), -1)
+    body = [(m, c) for m, c in d if m != ()]
+    if len(body) != 1 or len(body[0][0]) != 1 or body[0][0][0][1] != 1 or body[0][0][0][0][0] != "x" \
+            or abs(body[0][1]) != 1:
+        return None
+    e = _OPAQUE[body[0][0][0][0][1]][0]
+    if not isinstance(e, sympy.floor):
+        return None
+    num, den = sympy.fraction(sympy.together(e.args[0]))
+    if not num.is_Integer or int(num) < 0 or den.is_number:
+        return None
+    xp = _from_sympy(den)
+    if not _int_valued(xp) or poly_range(xp)[0] < 1:
+        return None
+    c, k = int(num), -_const_of(d) / body[0][1]
+    if Fraction(k).denominator != 1 or k < 0:
+        return sympy.false if Fraction(k).denominator != 1 or k < 0 else None
+    k = int(k)
+    lo = c // (k + 1) + 1
+    x = _to_sympy(xp)
+    if k == 0:
+        return sympy.Ge(x, lo)
+    hi = c // k
+    if lo > hi:
+        return sympy.false
+    return sympy.Eq(x, lo) if lo == hi else sympy.And(sympy.Ge(x, lo), sympy.Le(x, hi))
+
+
 def exact_quotient(n, d) -> Optional[sympy.Expr]:
     """n / d as a polynomial with integer coefficients when d's factors are among n's (the content and
     common monomial included), else None."""
@@ -987,3 +1173,6 @@ def exact_quotient(n, d) -> Optional[sympy.Expr]:
     if not _int_valued(q):
         return None
     return _to_sympy(q)
+
+
+_CACHE_SETS[()] = {name: globals()[name] for name in _RANGED}  # the default assumptions (symbols >= 1)

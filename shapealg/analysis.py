@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+from .diagnostics import Kind
 from .dims import symbol
 from .enums import Verdict
 from .validity import Domain, analyze_domain
@@ -27,6 +28,9 @@ class Analysis:
     module: Any = field(default=None, compare=False, repr=False)
     model_proto: Any = field(default=None, compare=False, repr=False)
     source: Any = field(default=None, compare=False, repr=False)  # the source.Source analysed, when not an InferResult
+    # what was not analysed: "node 'x' (op Foo): why" per node whose outputs are unknown (and are used), and
+    # inputs of unknown shape; non-empty makes the verdict "partial"
+    unknown: Tuple[str, ...] = ()
     # the faces where one dynamic non-image size is 0 (zero_sizes.py); ``domain`` already includes them
     zero_faces: Tuple[ZeroFace, ...] = ()
 
@@ -49,7 +53,21 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
+        """The domain's verdict, or "partial" when part of the graph was not analysed."""
+        return Verdict.PARTIAL if self.unknown else self.domain.verdict
+
+    @property
+    def analysed_verdict(self) -> str:
+        """The verdict of the part analysed (the whole graph's when nothing is unknown)."""
         return self.domain.verdict
+
+    @property
+    def verdict_summary(self) -> str:
+        if not self.unknown:
+            return self.domain.summary
+        more = f" and {len(self.unknown) - 5} more" if len(self.unknown) > 5 else ""
+        return (f"holds only for the part analysed ({self.domain.verdict}: {self.domain.summary}); not analysed: "
+                + "; ".join(self.unknown[:5]) + more)
 
     @property
     def valid_if(self):
@@ -147,4 +165,34 @@ def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     chain = tuple(formula_chain(res, brk)) if brk is not None else ()
     zero = faces(res, bound)
     return Analysis(res, widen(dom, zero), chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
-                    runtime_constraints=tuple(runtime), zero_faces=zero)
+                    runtime_constraints=tuple(runtime), unknown=tuple(unknown_parts(res)), zero_faces=zero)
+
+
+_NOT_ANALYSED = (Kind.NO_RULE, Kind.MISSING_INPUT, Kind.RULE_ERROR, Kind.LIMIT)
+
+
+def _known(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape)
+
+
+def unknown_parts(res: InferResult) -> List[str]:
+    """What the analysis could not derive, in words: inputs of unknown shape, nodes with no rule / an error /
+    a limit / an input nothing produces, and nodes whose used outputs are unknown although their inputs are
+    known. Unused outputs (an optional output nothing reads) do not count."""
+    used = {x for n in res.nodes for x in n.inputs if x} | set(res.graph.outputs)
+    out: List[str] = []
+    for gi in res.graph.inputs:
+        if gi.name in used and not _known(gi.shape):
+            out.append(f"input {gi.name!r}: shape unknown")
+    for n in res.nodes:
+        bad = [d for d in n.diagnostics if d.kind in _NOT_ANALYSED]
+        if bad:
+            out.append(str(bad[0]))
+            continue
+        # a sequence / optional counts through the tensors read from it (an empty sequence has no shape)
+        lost = [o for o in n.outputs if o and o in used and o in res.values and res.values[o].kind == "tensor"
+                and not _known(res.values[o].shape)]
+        if lost and all(_known(res.values[i].shape) for i in n.inputs
+                        if i and i in res.values and res.values[i].kind == "tensor"):
+            out.append(f"node {n.name!r} (op {n.op_type}): output {lost[0]!r} not fully derived")
+    return out

@@ -48,7 +48,7 @@ def _set_dims(vi: onnx.ValueInfoProto, shape, dtype: int) -> None:
 def metadata(a) -> Dict[str, str]:
     """The ``shapealg.*`` metadata_props written into an annotated file."""
     from . import __version__
-    md = {"valid_if": a.domain.valid_if_text, "verdict": a.domain.verdict, "summary": a.domain.summary,
+    md = {"valid_if": a.domain.valid_if_text, "verdict": a.verdict, "summary": a.verdict_summary,
           "symbols": ",".join(a.result.symbols), "version": __version__}
     c = a.domain.breaking_constraint
     if c is not None:

@@ -21,7 +21,7 @@ MaybeDim = Optional[Dim]
 __all__ = [
     "Dim", "MaybeDim", "symbol", "as_dim", "canon", "is_static", "floordiv", "ceildiv", "mod",
     "truncdiv", "exactdiv", "prod", "evaluate", "dim_to_str", "parse_dim", "free_symbols",
-    "known_equal", "known_ge", "dmax", "dmin", "simplify_bool", "bounds",
+    "known_equal", "known_ge", "dmax", "dmin", "simplify_bool", "bounds", "assuming", "least_satisfying",
 ]
 
 _ALLOWED_FUNCS = {
@@ -29,6 +29,11 @@ _ALLOWED_FUNCS = {
     "Max": sympy.Max, "Min": sympy.Min, "Piecewise": sympy.Piecewise, "Eq": sympy.Eq,
     "Ne": sympy.Ne, "And": sympy.And, "Or": sympy.Or, "Not": sympy.Not,
 }
+
+
+# lower bounds of symbols that earlier constraints proved; formulas built within hold where those do
+assuming = _algebra.assuming
+least_satisfying = _algebra.least_satisfying
 
 
 @lru_cache(maxsize=None)
@@ -227,6 +232,12 @@ def simplify_bool(c):
             decided = _algebra.decide(c)
             if decided is not None:
                 return sympy.true if decided else sympy.false
+            if c.rel_op in ("==", "!="):  # one spelling per equation: duplicates and implied ones are seen
+                sides = _algebra.equation(c.lhs, c.rhs)
+                q = _algebra.quotient_equation(*sides) if c.rel_op == "==" else None
+                if q is not None:
+                    return simplify_bool(q)
+                return c.func(*sides)
             return c.func(canon(c.lhs), canon(c.rhs))
         except (_algebra.TooComplex, TypeError, ValueError):
             return c

@@ -18,6 +18,9 @@ class Verdict(_StrEnum):
     CONDITIONAL = "conditional"
     LOCKED = "locked"
     NEVER_VALID = "never-valid"
+    # some value was not analysed (no rule, a limit, a malformed graph): the valid set and verdict of the
+    # analysed part (Analysis.analysed_verdict) hold only for that part
+    PARTIAL = "partial"
 
     @classmethod
     def order(cls):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .diagnostics import Diagnostic, file_note
-from .dims import MaybeDim, as_dim
+from .dims import MaybeDim, as_dim, assuming
 from .graph import Graph, read_graph
 from .records import Constraint, NodeResult, Value, ValueInfo
 from .walk import Scope, strict_default, walk
@@ -21,6 +21,9 @@ class InferResult:
     diagnostics: Tuple[Diagnostic, ...]
     # data-dependent symbols declared while walking: name -> (node, op_type, what it counts)
     data_dependent: Mapping[str, Tuple[str, str, str]] = field(default_factory=dict)
+    # lower bounds of input sizes that constraints proved on the way (``H >= 4`` after a 4x4 patch Conv):
+    # the formulas after the proving node hold where these do (every valid size)
+    assumed: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def warnings(self) -> Tuple[str, ...]:
@@ -91,9 +94,10 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
         env[gi.name] = Value(gi.shape, gi.dtype)
     for name, init in graph.initializers.items():
         env.setdefault(name, Value(init.dims, init.dtype, init.value, is_initializer=True))
-    scope = Scope(env, dict(graph.initializers), {}, {}, {}, {}, graph.opset, {},
-                  strict_default() if strict is None else strict)
-    res = walk(graph.nodes, scope)
+    with assuming() as assume:
+        scope = Scope(env, dict(graph.initializers), {}, {}, {}, {}, graph.opset, {},
+                      strict_default() if strict is None else strict, assume=assume)
+        res = walk(graph.nodes, scope)
     values: Dict[str, ValueInfo] = {}
     for gi in graph.inputs:
         values[gi.name] = ValueInfo(gi.name, gi.shape, gi.dtype, None)
@@ -101,10 +105,10 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
         for o in rec.outputs:
             if o:
                 v = env[o]
-                values[o] = ValueInfo(o, v.shape, v.dtype, scope.producers[o].name)
+                values[o] = ValueInfo(o, v.shape, v.dtype, scope.producers[o].name, v.kind)
     # reader findings (unsafe external data...) come first
     diags = tuple(file_note(w) for w in graph.warnings) + res.diagnostics
-    return InferResult(graph, values, res.nodes, res.constraints, diags, dict(scope.declared))
+    return InferResult(graph, values, res.nodes, res.constraints, diags, dict(scope.declared), dict(assume.lower))
 
 
 def infer(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,

@@ -24,6 +24,11 @@ class Value:
     dtype: int = 0  # onnx.TensorProto element type; 0 when unknown
     value: Optional[Tuple[Any, ...]] = None  # flattened contents (row-major), when known
     is_initializer: bool = False
+    # "tensor", "sequence" or "optional". A sequence / optional's ``shape`` and ``dtype`` are its elements'
+    # (for a sequence: dims every element shares, None where they may differ); ``elems`` lists the elements
+    # when they are known (an empty optional: ()), None when only the element shape is
+    kind: str = "tensor"
+    elems: Optional[Tuple["Value", ...]] = None
 
     @property
     def rank(self) -> Optional[int]:
@@ -89,6 +94,7 @@ class ValueInfo:
     shape: Shape
     dtype: int
     producer: Optional[str]  # node name; None for graph inputs and initializers
+    kind: str = "tensor"     # "sequence" / "optional": ``shape`` is the elements' (Value.kind)
 
 
 @dataclass(frozen=True)

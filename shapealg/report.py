@@ -43,7 +43,10 @@ def to_json(a) -> dict:
         "inputs": {gi.name: shape_json(gi.shape) for gi in g.inputs},
         "outputs": {o: shape_json(r.values[o].shape) if o in r.values else None for o in g.outputs},
         "values": {name: {"shape": shape_json(v.shape), "dtype": _DTYPES.get(v.dtype, "undefined"),
-                          "producer": v.producer} for name, v in r.values.items()},
+                          "producer": v.producer,
+                          # a sequence / optional: "shape" is its elements' (dims they share, null where not)
+                          **({"kind": v.kind} if getattr(v, "kind", "tensor") != "tensor" else {})}
+                   for name, v in r.values.items()},
         "nodes": [{"name": n.name, "op_type": n.op_type, "domain": n.domain, "inputs": list(n.inputs),
                    "outputs": list(n.outputs), "params": n.params, "buffers": n.buffers, "macs": dim_json(n.macs),
                    "supported": n.supported, "warnings": list(n.warnings)} for n in r.nodes],
@@ -53,7 +56,8 @@ def to_json(a) -> dict:
         "runtime_constraints": [{"node": c.node, "op_type": c.op_type, "condition": str(c.condition),
                                  "reason": c.reason} for c in getattr(a, "runtime_constraints", ())],
         "valid_if": dom.valid_if_text,
-        "verdict": {"class": dom.verdict, "node": _breaking_node(dom), "summary": dom.summary},
+        "verdict": {"class": _verdict(a), "node": _breaking_node(dom), "summary": _summary(a),
+                    "analysed_class": dom.verdict, "unknown_nodes": list(getattr(a, "unknown", ()))},
         "domain": dom.to_json(),
         "chain": [{"node": st.node, "op_type": st.op_type, "value": st.value, "shape": shape_json(st.shape)}
                   for st in a.chain],
@@ -69,6 +73,15 @@ def to_json(a) -> dict:
         "warnings": list(r.warnings),
         **({"front_end": a.front.to_json()} if getattr(a, "front", None) is not None else {}),
     }
+
+
+def _verdict(a) -> str:
+    """"partial" when part of the graph was not analysed (analysis.Analysis.verdict), else the domain's."""
+    return getattr(a, "verdict", a.domain.verdict)
+
+
+def _summary(a) -> str:
+    return getattr(a, "verdict_summary", a.domain.summary)
 
 
 def _breaking_node(dom) -> Optional[str]:
@@ -133,7 +146,7 @@ def format_table(a) -> str:
 
 def _verdict_lines(a) -> List[str]:
     dom = a.domain
-    out = ["", f"verdict: {dom.verdict} - {dom.summary}"]
+    out = ["", f"verdict: {_verdict(a)} - {_summary(a)}"]
     if dom.valid_if_text != "True":
         out.append(f"valid if: {dom.valid_if}")
     c = dom.breaking_constraint
@@ -163,7 +176,7 @@ def to_markdown(a) -> str:
         lines.append("| " + " | ".join(esc(c) if i in (0, 1) else f"`{esc(c)}`" if c and i in (2, 4) else esc(c)
                                        for i, c in enumerate(row)) + " |")
     lines.append(f"| **total** | | | **{_fmt_int(r.total_params)}** | `{_fmt_int(r.total_macs)}` |")
-    lines += ["", f"**verdict: {a.domain.verdict}** - {esc(a.domain.summary)}"]
+    lines += ["", f"**verdict: {_verdict(a)}** - {esc(_summary(a))}"]
     if a.domain.valid_if_text != "True":
         lines.append(f"\nvalid if: `{a.domain.valid_if}`")
     c = a.domain.breaking_constraint
@@ -235,7 +248,7 @@ def to_html(a) -> str:
     parts.append(f"<p>total params: <b>{_fmt_int(r.total_params)}</b>"
                  + (f" (+{_fmt_int(r.total_buffers)} in buffers)" if r.total_buffers else "")
                  + f"; total MACs: {_html_count(r.total_macs) or '0'}</p>")
-    parts.append(f"<p><b>verdict: {esc(a.domain.verdict)}</b> &mdash; {esc(a.domain.summary)}</p>")
+    parts.append(f"<p><b>verdict: {esc(_verdict(a))}</b> &mdash; {esc(_summary(a))}</p>")
     if a.domain.valid_if_text != "True":
         import sympy
         parts.append(f"<p>valid if: {_math(sympy.latex(a.domain.valid_if))}</p>")

@@ -32,7 +32,7 @@ from .algebra import TooComplex
 from . import rules as _rules  # noqa: F401  (importing the package registers every op)
 from .costmodel import SHAPEALG, CostView, count
 from .diagnostics import Diagnostic, Kind
-from .dims import MaybeDim, as_dim, canon
+from .dims import MaybeDim, as_dim, canon, least_satisfying
 from .enums import FLOAT_TYPES
 from .graph import Node, read_subgraph
 from .rules.registry import NodeContext, RuleError, SubgraphResult, cost_of, op_def
@@ -64,6 +64,7 @@ class Scope:
     strict: bool = False
     depth: int = 0
     label: Optional[str] = None                # the subgraph attribute ("body"), None for the model's graph
+    assume: Optional[object] = None            # the model graph's dims.assuming() handle: lower bounds proved
 
     def child(self, env: dict, inits: dict, keys: dict, label: str) -> "Scope":
         """``inits``: every initializer visible inside (the caller drops outer ones a formal input hides)."""
@@ -92,7 +93,30 @@ def walk(nodes: Sequence[Node], scope: Scope) -> WalkResult:
         records.append(rec)
         constraints.extend(rec.constraints)
         diagnostics.extend(rec.diagnostics)
+        if rec.constraints and scope.assume is not None and scope.depth == 0:
+            _raise_lower_bounds(node, rec.constraints, scope)
     return WalkResult(tuple(records), tuple(constraints), tuple(diagnostics))
+
+
+def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Scope) -> None:
+    """A constraint on one input size that fails below some value proves that lower bound for everything after
+    it (no run gets past this node below it): later formulas are built and decided with it (``H >= 4`` after
+    the first Conv turns ``Mod(3, 7*floor(H/28 + 6/7))`` into 3). Only the model graph's own nodes, never a
+    subgraph's (its constraints hold only where it runs), and never a data-dependent symbol."""
+    if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
+           for v in node.attrs.values()):
+        return
+    for c in constraints:
+        syms = getattr(c.condition, "free_symbols", ())
+        if len(syms) != 1:
+            continue
+        (s,) = syms
+        if s.name in scope.declared or not (s.is_integer and s.is_positive):
+            continue
+        lo = scope.assume.lower.get(s.name, 1)
+        v = least_satisfying(c.condition, s.name, lo)
+        if v > lo:
+            scope.assume.raise_lower(s.name, v)
 
 
 def _step(node: Node, scope: Scope) -> NodeResult:
@@ -346,7 +370,7 @@ def _bounded(ctx: NodeContext, v: Value) -> Value:
     if lost:
         ctx.warn(f"a shape formula passed the work limit ({_algebra.MAX_SIZE} terms); that dim is left unknown",
                  Kind.LIMIT)
-    return Value(shape, v.dtype, value, v.is_initializer)
+    return replace(v, shape=shape, value=value)
 
 
 def _known_bounds(v: Optional[Value]):

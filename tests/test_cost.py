@@ -355,7 +355,8 @@ def test_unmodelled_op_is_listed(tmp_path):
     assert z.node("mystery").status == "not-modelled"
 
 
-def test_lstm_not_modelled(tmp_path):
+def test_lstm_counted(tmp_path):
+    """LSTM has a rule and a cost since issue 16: seq * batch * dirs * 4 gates * hidden * (input + hidden)."""
     class R(nn.Module):
         def __init__(self):
             super().__init__()
@@ -368,7 +369,9 @@ def test_lstm_not_modelled(tmp_path):
         warnings.simplefilter("ignore")
         p, _ = export_onnx(R().eval(), tmp_path / "lstm.onnx", input_shape=(1, 3, 8, 8), exporter="torchscript")
     c = cost(str(p))
-    assert [n.op_type for n in c.not_modelled] == ["LSTM"]
+    assert [n.op_type for n in c.not_modelled] == []
+    lstm = [n for n in c.nodes if n.op_type == "LSTM"]
+    assert len(lstm) == 1 and sympy.expand(lstm[0].macs - 112 * H * W) == 0, lstm
 
 
 # ---------------------------------------------------------------- growth, modules, evaluation

@@ -188,7 +188,6 @@ def _partial_models():
     conv = lambda **kw: h.make_node("Conv", ["x", "w"], ["y"], name="c", **kw)  # noqa: E731
     return {
         # name: (model, words the warning must contain)
-        "missing_value": (model([h.make_node("Relu", ["nope"], ["y"], name="r1")]), ["'r1'", "Relu", "'nope'"]),
         "unknown_domain": (model([h.make_node("Foo", ["x"], ["y"], name="f", domain="x.y")],
                                  extra_opsets=[("x.y", 1)]), ["'f'", "x.y.Foo"]),
         "unknown_op": (model([h.make_node("NoSuchOp", ["x"], ["y"], name="n")]), ["'n'", "NoSuchOp"]),
@@ -208,14 +207,47 @@ def _partial_models():
                                      inputs=[h.make_tensor_value_info("x", T.FLOAT, [1, -3, 5])]), ["'x'", "negative"]),
         "payload_dim_param": (model([h.make_node("Relu", ["x"], ["y"], name="r")], inputs=[h.make_tensor_value_info(
             "x", T.FLOAT, [1, 3, f"__import__('os').system('touch {SENTINEL}')", "H.__class__"])]), []),
+        "rank_mismatch_inputs": (model([h.make_node("Add", ["x", "x1"], ["y"], name="a")], inputs=x4 + [
+            h.make_tensor_value_info("x1", T.FLOAT, [5, 7, 2, 2, 2, 2, 2])]), []),
+    }
+
+
+def _unrunnable_models():
+    return {
+        # a node reads a value that no node produces and no input / initializer holds: the graph cannot run
+        "missing_value": (model([h.make_node("Relu", ["nope"], ["y"], name="r1")]), ["'r1'", "Relu", "'nope'"]),
         "if_without_condition": (model([h.make_node(
             "If", ["c_missing"], ["y"], name="iff",
             then_branch=h.make_graph([h.make_node("Identity", ["x"], ["o"])], "t", [],
                                      [h.make_tensor_value_info("o", T.FLOAT, None)]),
-            else_branch=h.make_graph([], "e", [], []))]), ["'iff'"]),
-        "rank_mismatch_inputs": (model([h.make_node("Add", ["x", "x1"], ["y"], name="a")], inputs=x4 + [
-            h.make_tensor_value_info("x1", T.FLOAT, [5, 7, 2, 2, 2, 2, 2])]), []),
+            else_branch=h.make_graph([], "e", [], []))]), ["'iff'", "'c_missing'"]),
+        "add_reads_nothing": (model([h.make_node("Add", ["x", "ghost"], ["y"], name="a")]), ["'a'", "'ghost'"]),
     }
+
+
+@pytest.mark.parametrize("name", sorted(_unrunnable_models()))
+def test_unrunnable_graph_is_a_one_line_error(work, name):
+    """Issue 16: a value read that nothing produces is not 'valid for every size': one line, exit 2."""
+    models, _ = work
+    m, words = _unrunnable_models()[name]
+    path = save(m, models / f"{name}.onnx")
+    assert_refused(run_cli("analyze", path), *words, "cannot run")
+    assert_refused(run_cli("check", path, "--size", "8x8"), *words)
+
+
+def test_partial_verdict_names_the_unknown_nodes(work):
+    """Issue 16: a verdict is never stronger than what was analysed."""
+    models, _ = work
+    m = model([h.make_node("Relu", ["x"], ["r"], name="r"), h.make_node("NoSuchOp", ["r"], ["y"], name="n")])
+    path = save(m, models / "partial.onnx")
+    rep = json.loads(run_cli("analyze", path, "--format", "json").stdout)
+    assert rep["verdict"]["class"] == "partial", rep["verdict"]
+    assert rep["verdict"]["analysed_class"] == "size-invariant"
+    assert any("'n'" in u and "NoSuchOp" in u for u in rep["verdict"]["unknown_nodes"]), rep["verdict"]
+    assert "part analysed" in rep["verdict"]["summary"]
+    res = run_cli("check", path, "--size", "8x8")
+    assert res.exit_code == 3, (res.exit_code, res.stdout)
+    assert "partial" in res.stdout
 
 
 @pytest.mark.parametrize("name", sorted(_partial_models()))
@@ -231,6 +263,8 @@ def test_partly_unknown_model_is_analysed_and_marked(work, name):
     rep = json.loads(res.stdout)
     if words:
         assert any(all(w in x for w in words) for x in rep["warnings"]), rep["warnings"]
+    if any(n["supported"] is False for n in rep["nodes"]):
+        assert rep["verdict"]["class"] == "partial" and rep["verdict"]["unknown_nodes"], rep["verdict"]
     assert not (cwd / SENTINEL).exists()
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import sympy
 
-from ..dims import MaybeDim, canon, evaluate
+from ..dims import MaybeDim, assuming, canon, evaluate
 from ..costmodel import CostStatus, Convention, get_convention
 from .evaluate import compile_formulas
 from .growth import Growth, growth, leading_coefficient
@@ -291,6 +291,11 @@ def cost(model, convention="shapealg", *, shapes=None, symbolize_spatial: bool =
     conv = get_convention(convention).with_(**switches)
     a = model if isinstance(model, Analysis) else analyze_model(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     res = a.result
+    with assuming(res.assumed):  # the lower bounds the formulas were built under
+        return _cost(a, res, conv)
+
+
+def _cost(a, res, conv) -> CostReport:
     view = cost_view(res)
     live = Liveness(res)
     nodes = []

@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import sympy
 
 from ..enums import DType
-from ..dims import MaybeDim, as_dim, known_equal, known_ge, prod
+from ..dims import MaybeDim, as_dim, canon, known_equal, known_ge, prod
 from ..records import UNKNOWN, Constraint, Value
 from ._util import norm_axis
 from ..costmodel import rule_counted
@@ -75,7 +75,7 @@ def _piecewise(a, b, c):
         return None
     if _same(a, b):
         return a
-    return as_dim(sympy.Piecewise((a, c), (b, True)))
+    return canon(sympy.Piecewise((a, c), (b, True), evaluate=False))
 
 
 def _merge_symbolic(ctx: NodeContext, i: int, t: Value, e: Value, c) -> Value:
@@ -161,7 +161,10 @@ def _generalize(before: Value, after: Value) -> Value:
         return Value(None, before.dtype or after.dtype)
     shape = tuple(a if _same(a, b) else None for a, b in zip(before.shape, after.shape))
     val = before.value if before.value is not None and before.value == after.value else None
-    return Value(shape, before.dtype or after.dtype, val)
+    if before.kind != after.kind:  # a sequence on one side, a tensor on the other: nothing known
+        return Value(None, before.dtype or after.dtype)
+    elems = before.elems if before.elems == after.elems else None  # a growing sequence: length unknown
+    return Value(shape, before.dtype or after.dtype, val, kind=before.kind, elems=elems)
 
 
 def _stable_shape(before: Value, after: Value) -> bool:
@@ -173,7 +176,8 @@ def _stable_shape(before: Value, after: Value) -> bool:
 
 
 def _stable(before: Value, after: Value) -> bool:
-    return _stable_shape(before, after) and (before.value is None or before.value == after.value)
+    return _stable_shape(before, after) and (before.value is None or before.value == after.value) and \
+        before.kind == after.kind and (before.elems is None or before.elems == after.elems)
 
 
 def _iterate(ctx: NodeContext, body, head: List[Value], carried: List[Value], tail: List[Value],
@@ -272,6 +276,40 @@ def loop(ctx: NodeContext, m: Optional[Value] = None, cond: Optional[Value] = No
                  f"its {k} scan output(s) is unknown")
     scans = [_stack(v, trip) for v in last.outputs[1 + n_c:]]
     return carried_final + scans
+
+
+@register("Scan", since=8, until=8)
+def scan_v8(ctx: NodeContext, seq_lens: Optional[Value] = None, *inputs: Value, body=None, num_scan_inputs=None,
+            directions=None):
+    """Scan-8: every input has a leading batch axis; scan inputs are (batch, sequence, ...). Outputs: the final
+    states (batch, ...), then the scan outputs (batch, sequence, ...)."""
+    if body is None or num_scan_inputs is None:
+        raise RuleError("body / num_scan_inputs attribute missing")
+    ins = [v if v is not None else UNKNOWN for v in inputs]
+    n_scan = int(num_scan_inputs)
+    states, scans = ins[:len(ins) - n_scan], ins[len(ins) - n_scan:]
+    if any(v.shape is None or len(v.shape) < 1 for v in states) or any(v.shape is None or len(v.shape) < 2
+                                                                       for v in scans):
+        raise RuleError("an input's rank is unknown or too small for the batch / sequence axes")
+    batch = next((v.shape[0] for v in ins if v.shape[0] is not None), None)
+    seq_len = next((v.shape[1] for v in scans if v.shape[1] is not None), None)
+    for v in ins:
+        ctx.require_equal(v.shape[0], batch, f"batch axis {v.shape[0]} must equal {batch}")
+    for v in scans:
+        ctx.require_equal(v.shape[1], seq_len, f"sequence axis {v.shape[1]} must equal {seq_len}")
+    inner = [Value(v.shape[1:], v.dtype) for v in states] + [Value(v.shape[2:], v.dtype) for v in scans]
+    res = ctx.run_subgraph(body, inner, "body")
+    _absorb(ctx, res, constraints=False)
+    if res.constraints:
+        ctx.warn("the body's constraints are not applied (Scan-8)")
+    outs = []
+    for i, o in enumerate(res.outputs):
+        if i < len(states):  # a state whose shape changes across iterations: unknown
+            stable = o.shape is not None and _stable_shape(inner[i], o) and o.shape == inner[i].shape
+            outs.append(Value((batch,) + o.shape, o.dtype) if stable else Value(None, o.dtype))
+        else:
+            outs.append(Value(None, o.dtype) if o.shape is None else Value((batch, seq_len) + o.shape, o.dtype))
+    return outs
 
 
 @register("Scan", since=9)

@@ -6,7 +6,7 @@ from typing import List, Optional
 import sympy
 
 from ..costmodel import CostStatus, OpCost, bias_term, cost_model, counted, mul, numel, volume, zero
-from ..dims import MaybeDim, prod
+from ..dims import MaybeDim, as_dim, known_ge, prod
 from ..enums import DType
 from ..formulas import ceil_pool_out, conv_out, conv_transpose_out, pool_out, same_pads
 from ..records import Value
@@ -143,26 +143,53 @@ def conv_transpose(ctx: NodeContext, x: Value, w: Value, b: Optional[Value] = No
     dil = spatial_list(dilations, n, 1)
     opad = spatial_list(output_padding, n, 0)
     ctx.require_equal(x.shape[1], w.shape[0], f"input channels {x.shape[1]} must equal weight's {w.shape[0]}")
-    c_out = w.shape[1] * group if isinstance(w.shape[1], int) else None
+    c_out = None if w.shape[1] is None else as_dim(w.shape[1] * group)
     if output_shape is not None:
         # the output is fixed; the pads are derived from it. onnxruntime accepts an input at least as long as a
         # forward conv of the output would give: size >= floor((out - dilation*(k-1) - 1) / stride) + 1
         sp = list(output_shape)[-n:]
         for i in range(n):
+            if kernel[i] is None:
+                continue
             need = conv_out(sp[i], kernel[i], strides_l[i], 0, dil[i])
             size = x.shape[2 + i]
-            if size is not None and need > 1:
-                ctx.require(sympy.Ge(size, need) if not isinstance(size, int) else size >= need,
+            if size is not None and known_ge(1, need) is not True:
+                ctx.require(sympy.Ge(size, need) if not (isinstance(size, int) and isinstance(need, int))
+                            else size >= need,
                             f"output_shape {sp[i]} on spatial axis {i} needs an input of at least {need}")
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         sp = [x.shape[2 + i] * strides_l[i] if x.shape[2 + i] is not None else None for i in range(n)]
     else:
         p = spatial_list(pads, 2 * n, 0) if pads is not None and auto_pad != "VALID" else [0] * (2 * n)
-        sp = [conv_transpose_out(x.shape[2 + i], kernel[i], strides_l[i], p[i], opad[i], dil[i], p[i + n])
+        sp = [None if kernel[i] is None else  # a symbolic kernel (weight dims from a graph input) is a formula
+              as_dim(conv_transpose_out(x.shape[2 + i], kernel[i], strides_l[i], p[i], opad[i], dil[i], p[i + n]))
               for i in range(n)]
     for i, o in enumerate(sp):
         ctx.require_positive(o, f"output spatial axis {i}")
     return Value((x.shape[0], c_out, *sp), x.dtype)
+
+
+@cost_model("conv")
+def deform_conv_cost(node, view, conv) -> OpCost:
+    """Conv's count (the bias is input 3; the offsets' bilinear sampling is not counted)."""
+    return conv_cost(node, view, conv, 1, 3)
+
+
+@register("DeformConv", since=19, cost=deform_conv_cost)
+def deform_conv(ctx: NodeContext, x: Value, w: Value, offset: Value, b: Optional[Value] = None,
+                mask: Optional[Value] = None, *, dilations=None, group=1, kernel_shape=None, offset_group=1,
+                pads=None, strides=None):
+    """Conv's output (N, C_out, out...); offset (N, 2 * offset_group * prod(kernel), out...)."""
+    y = conv(ctx, x, w, None, dilations=dilations, group=group, kernel_shape=kernel_shape, pads=pads,
+             strides=strides)
+    if offset.shape is not None and len(offset.shape) == len(y.shape):
+        kernel = list(kernel_shape) if kernel_shape is not None else list(w.shape[2:])
+        ctx.require_equal(offset.shape[1], as_dim(2 * offset_group * prod(kernel)),
+                          f"offset channels {offset.shape[1]} must be 2 x offset_group x prod(kernel)")
+        for i in range(2, len(y.shape)):
+            ctx.require_equal(offset.shape[i], y.shape[i], f"offset axis {i} ({offset.shape[i]}) must equal the "
+                                                          f"output's {y.shape[i]}")
+    return y
 
 
 @register("MaxPool", "AveragePool", "LpPool", cost=pool_cost)

@@ -10,7 +10,7 @@ import sympy
 from ..bounds import outer, overall, same_bounds
 from ..costmodel import OpCost, cost_model, counted, free_cost, mul, numel, onnx_tool_pointwise, \
     weights, zero
-from ..dims import as_dim, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
+from ..dims import as_dim, canon, ceildiv, dmax, dmin, floordiv, known_ge, mod, truncdiv
 from ..enums import INT_TYPES, DType
 from ..records import Value
 from ._util import broadcast_shapes, broadcast_values
@@ -25,6 +25,7 @@ UNARY = (
     "HardSwish", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu", "Mish", "Sin", "Cos", "Tan",
     "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Round", "IsNaN", "IsInf", "BitwiseNot",
     "Shrink", "Softmax", "LogSoftmax", "Hardmax", "LRN", "MeanVarianceNormalization", "Trilu", "CumSum",
+    "CumProd", "Swish",
 )
 
 
@@ -79,14 +80,26 @@ def unary_value(ctx: NodeContext, x: Value, **_):
     val = None
     if x.value is not None:
         f = _UNARY_VALUE[ctx.op_type]
-        vals = [f(v) for v in x.value]
+        try:
+            vals = [f(v) for v in x.value]
+        except (ValueError, OverflowError):  # a NaN / inf (sqrt of a negative): contents not tracked
+            vals = [None]
         val = None if any(v is None for v in vals) else tuple(vals)
     return Value(x.shape, x.dtype if ctx.op_type != "Not" else 9, val)
 
 
 @register("Dropout")
 def dropout(ctx: NodeContext, x: Value, *rest, **_):
-    return [Value(x.shape, x.dtype, x.value), Value(x.shape, 9)]
+    # the contents pass through only in inference mode: training_mode (input 2) absent or a known 0
+    mode = rest[1] if len(rest) > 1 else None
+    inference = mode is None or (mode.value is not None and len(mode.value) == 1 and mode.value[0] in (0, False))
+    return [Value(x.shape, x.dtype, x.value if inference else None), Value(x.shape, 9)]
+
+
+@register("BitCast", since=26)
+def bit_cast(ctx: NodeContext, x: Value, *, to=None):
+    """The same bits read as ``to`` (of the same width): the input's shape."""
+    return Value(x.shape, int(to or 0))
 
 
 @register("Cast", "CastLike")
@@ -97,7 +110,7 @@ def cast(ctx: NodeContext, x: Value, like: Optional[Value] = None, *, to=None, *
         if dtype == 9:
             return Value(x.shape, dtype, val)
         one, zero = (1, 0) if dtype in _INT_TYPES else (sympy.Integer(1), sympy.Integer(0))
-        val = tuple(as_dim(sympy.Piecewise((one, v), (zero, True))) if _is_sym_bool(v) else v for v in val)
+        val = tuple(canon(sympy.Piecewise((one, v), (zero, True), evaluate=False)) if _is_sym_bool(v) else v for v in val)
         return Value(x.shape, dtype, val if dtype in _INT_TYPES else None)
     if val is not None and dtype in _INT_TYPES:
         # float -> int casts truncate toward zero; a symbolic size is already an integer
@@ -254,7 +267,7 @@ def where(ctx: NodeContext, cond: Value, a: Value, b: Value):
             for c, x, y in zip(*ex):
                 t = _truth(c)
                 if t is None and _is_sym_bool(c) and not isinstance(x, float) and not isinstance(y, float):
-                    out.append(as_dim(sympy.Piecewise((x, c), (y, True))))
+                    out.append(canon(sympy.Piecewise((x, c), (y, True), evaluate=False)))  # decided by the algebra
                 elif t is None:
                     out = None
                     break
@@ -274,7 +287,7 @@ ELEMENTWISE_OPS = (
     "Selu", "Celu", "Gelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Shrink", "Exp", "Log", "Sqrt",
     "Reciprocal", "Neg", "Abs", "Ceil", "Floor", "Round", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
     "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Clip", "IsNaN", "IsInf", "Softmax", "LogSoftmax",
-    "Hardmax", "CumSum", "Silu", "BiasGelu", "FastGelu", "QuickGelu",
+    "Hardmax", "CumSum", "Silu", "BiasGelu", "FastGelu", "QuickGelu", "CumProd", "Swish",
 )
 
 
@@ -299,7 +312,7 @@ def elementwise_cost(node, view, conv) -> OpCost:
 
 # Silu has no shape rule yet; its cost is stated for files whose other ops are analysed
 describe(*ELEMENTWISE_OPS, cost=elementwise_cost)
-describe("Identity", "Dropout", "Cast", "CastLike", "Trilu", cost=free_cost)
+describe("Identity", "Dropout", "Cast", "CastLike", "Trilu", "BitCast", cost=free_cost)
 describe("MeanVarianceNormalization", "LRN", cost=norm_cost)
 
 

@@ -1,6 +1,7 @@
 """Resize / Upsample: output = floor(input * scale) per axis, or the given sizes."""
 from __future__ import annotations
 
+import math
 import struct
 from fractions import Fraction
 from typing import Optional
@@ -41,6 +42,32 @@ def _scaled(d, s: float):
     return floordiv(as_dim(sympy.expand(d * p)), int(q))
 
 
+def _keep_aspect(ctx: NodeContext, ins, sizes, policy: str):
+    """One scale for every resized axis: s = min (not_larger) or max (not_smaller) of size_i / in_i; each axis
+    becomes round(s * in_i) (half up). At an exact half the runtime's float rounding decides: left unknown."""
+    from fractions import Fraction
+    if all(isinstance(d, int) for d in ins) and all(isinstance(v, int) for v in sizes):
+        if any(d == 0 for d in ins):
+            return [None] * len(ins)
+        ratios = [Fraction(v, d) for v, d in zip(sizes, ins)]
+        sc = min(ratios) if policy == "not_larger" else max(ratios)
+        out = []
+        for d in ins:
+            t = sc * d
+            out.append(None if t.denominator == 2 else int(math.floor(t + Fraction(1, 2))))
+        if None in out:
+            ctx.warn("keep_aspect_ratio_policy: a scaled size is an exact half (the runtime's float rounding "
+                     "decides); that dim is unknown")
+        return out
+    try:
+        ratios = [sympy.Rational(1) * sympy.sympify(v) / sympy.sympify(d) for v, d in zip(sizes, ins)]
+        sc = sympy.Min(*ratios) if policy == "not_larger" else sympy.Max(*ratios)
+        return [as_dim(sympy.floor(sc * sympy.sympify(d) + sympy.Rational(1, 2))) for d in ins]
+    except Exception:  # noqa: BLE001 - a formula the dim algebra cannot hold: unknown, said
+        ctx.warn(f"keep_aspect_ratio_policy={policy} on symbolic sizes gives no formula here; resized dims unknown")
+        return [None] * len(ins)
+
+
 @register("Resize", since=11)
 def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Optional[Value] = None,
            sizes: Optional[Value] = None, *, axes=None, keep_aspect_ratio_policy="stretch", **_):
@@ -55,8 +82,14 @@ def resize(ctx: NodeContext, x: Value, roi: Optional[Value] = None, scales: Opti
                      f"derived; resized dims unknown")
             return Value(tuple(out), x.dtype)
         vals = [as_dim(v) for v in sizes.value]
+        if keep_aspect_ratio_policy not in ("stretch", "not_larger", "not_smaller"):
+            raise RuleError(f"keep_aspect_ratio_policy={keep_aspect_ratio_policy!r} is not stretch / not_larger / "
+                            f"not_smaller")
         if keep_aspect_ratio_policy != "stretch":
-            raise RuleError(f"keep_aspect_ratio_policy={keep_aspect_ratio_policy} is not modelled")
+            kept = _keep_aspect(ctx, [x.shape[a] for a in ax], vals, keep_aspect_ratio_policy)
+            for a, v in zip(ax, kept):
+                out[a] = v
+            return Value(tuple(out), x.dtype)
         for a, v in zip(ax, vals):
             out[a] = v
     elif scales is not None and scales.shape != (0,):

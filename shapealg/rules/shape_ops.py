@@ -2,13 +2,11 @@
 Squeeze / Unsqueeze, Pad, Expand, Tile, ConstantOfShape, Range (Gather: gather_scatter.py; Slice: slicing.py)."""
 from __future__ import annotations
 
-import itertools
-from functools import lru_cache
 from typing import List, Optional, Sequence
 
 import sympy
 
-from ..dims import MaybeDim, as_dim, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
+from ..dims import MaybeDim, as_dim, canon, ceildiv, dmax, dmin, exactdiv, known_equal, known_ge, mod, prod
 from ..graph import tensor_value
 from ..limits import MAX_RANK
 from ..enums import DType
@@ -100,10 +98,10 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
                 raise RuleError(f"target dim {i} is 0 (copy) but the input has rank {len(x.shape)}")
             out.append(x.shape[i])
         elif d is not None and not isinstance(d, int) and not allowzero and known_ge(d, 1) is not True \
-                and i < len(x.shape) and x.shape[i] is not None and not _empty_when_zero(x.shape, d):
+                and i < len(x.shape) and x.shape[i] is not None:
             # a computed dim that is 0 at some sizes copies the input's dim there: Piecewise((x_i, d == 0), (d, True))
             try:
-                out.append(as_dim(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True))))
+                out.append(canon(sympy.Piecewise((x.shape[i], sympy.Eq(d, 0)), (d, True), evaluate=False)))
             except ArithmeticError:  # sympy cannot decide the condition (PrecisionExhausted): unknown
                 out.append(None)
         elif isinstance(d, int) and d == -1:
@@ -129,54 +127,6 @@ def reshape(ctx: NodeContext, x: Value, target: Optional[Value] = None, *, allow
         ctx.require_equal(total, prod(out), lambda: f"element count {total} must equal the target shape's "
                                             f"{prod(out)} ({_fmt(out)})")
     return Value(tuple(out), x.dtype, x.value)
-
-
-def _factors(d) -> set:
-    """Non-numeric factors of a dim (floor(H/4)*floor(W/4) -> {floor(H/4), floor(W/4)})."""
-    if isinstance(d, int) or d is None:
-        return set()
-    return {f for f in sympy.Mul.make_args(d) if not f.is_number}
-
-
-def _empty_when_zero(shape, d) -> bool:
-    """True when d == 0 only where some dim of `shape` is 0 too: the input is then empty (a size no
-    model runs at: every op downstream needs non-empty tensors), so the Reshape's 0-means-copy case never
-    matters and the plain d is the formula. Decided by factors (every factor of d is a factor of some
-    dim of the input), else by evaluating at every size 1..64 (one symbol) or 1..24 x 1..24 (two)."""
-    fd = _factors(d)
-    if not fd:
-        return False
-    fx = set()
-    for dim in shape:
-        fx |= _factors(dim)
-    if fd <= fx:
-        return True
-    return _zero_only_when_empty(tuple(shape), d)
-
-
-@lru_cache(maxsize=4096)
-def _zero_only_when_empty(shape, d) -> bool:
-    syms = sorted(d.free_symbols, key=str)
-    if not syms or len(syms) > 2 or any(x is None for x in shape):
-        return False
-    others = set()
-    for x in shape:
-        if isinstance(x, sympy.Basic):
-            others |= x.free_symbols
-    others -= set(syms)
-    fixed = {s: sympy.Integer(1) for s in others}
-    rng = range(1, 65) if len(syms) == 1 else range(1, 25)
-    for vals in itertools.product(rng, repeat=len(syms)):
-        env = dict(fixed)
-        env.update({s: sympy.Integer(v) for s, v in zip(syms, vals)})
-        dv = d.xreplace(env)
-        if not dv.is_number:
-            return False
-        if dv == 0:
-            dims = [x if isinstance(x, int) else x.xreplace(env) for x in shape]
-            if all(not (isinstance(x, int) or x.is_number) or x != 0 for x in dims):
-                return False  # a non-empty input where d == 0: the copy case is real
-    return True
 
 
 def _fmt(dims) -> str:
@@ -235,6 +185,10 @@ def split(ctx: NodeContext, x: Value, split_in: Optional[Value] = None, *, axis=
     d = x.shape[a]
     sizes = dims_of(split_in, "split") if split_in is not None else (list(split) if split is not None else None)
     n = num_outputs or (len(sizes) if sizes else ctx.n_outputs)
+    if split_in is not None and sizes is None:  # sizes given but computed at run time: never an equal split
+        ctx.warn("the split sizes are computed at run time and could not be derived; the split axis of every "
+                 "output is unknown")
+        return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * ctx.n_outputs
     if sizes is None:
         if d is None:
             return [Value(x.shape[:a] + (None,) + x.shape[a + 1:], x.dtype)] * n
@@ -304,9 +258,10 @@ def pad(ctx: NodeContext, x: Value, pads_in: Optional[Value] = None, value: Opti
     r = len(x.shape)
     p = dims_of(pads_in, "pads") if pads_in is not None else (list(pads) if pads is not None else None)
     ax = const_ints(axes_in, "axes") if axes_in is not None else list(range(r))
+    ax = [norm_axis(a, r) for a in ax]  # before use: negative axes name the same dims
     if p is None:
+        ctx.warn("the pads are computed at run time and could not be derived; padded dims unknown")
         return Value(tuple(d if i not in ax else None for i, d in enumerate(x.shape)), x.dtype)
-    ax = [norm_axis(a, r) for a in ax]
     k = len(ax)
     if len(p) != 2 * k:
         raise RuleError(f"{len(p)} pads for {k} axes")

@@ -201,3 +201,17 @@ def reverse_sequence(ctx: NodeContext, x: Value, sequence_lens: Value, *, batch_
 
 
 describe("DepthToSpace", "SpaceToDepth", cost=free_cost)
+
+
+@register("MaxRoiPool", cost=free_cost)
+def max_roi_pool(ctx: NodeContext, x: Value, rois: Value, *, pooled_shape=None, spatial_scale=1.0):
+    """X (N, C, H, W), rois (num_rois, 5): (num_rois, C, pooled_h, pooled_w)."""
+    if pooled_shape is None or len(pooled_shape) != 2:
+        raise RuleError("pooled_shape attribute missing (two values)")
+    if len(x.shape) != 4:
+        raise RuleError(f"X must have rank 4, got {len(x.shape)}")
+    n = None
+    if rois.shape is not None and len(rois.shape) == 2:
+        ctx.require_equal(rois.shape[1], 5, f"rois' second dim {rois.shape[1]} must be 5 (batch, x1, y1, x2, y2)")
+        n = rois.shape[0]
+    return Value((n, x.shape[1], int(pooled_shape[0]), int(pooled_shape[1])), x.dtype)

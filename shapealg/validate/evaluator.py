@@ -1,6 +1,8 @@
 """Every value's shape formula, compiled once, evaluated exactly at concrete sizes; predicted memory."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import operator
 from fractions import Fraction
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -27,7 +29,9 @@ class Evaluator:
     """
 
     def __init__(self, analysis):
-        self.values = analysis.result.values
+        # a sequence / optional's shape is its elements': onnxruntime has no tensor shape to compare it with
+        self.values = {k: (vi if getattr(vi, "kind", "tensor") == "tensor" else replace(vi, shape=None))
+                       for k, vi in analysis.result.values.items()}
         self._fns: Dict[Any, Callable[[Env], Any]] = {}
         for vi in self.values.values():
             for d in vi.shape or ():

@@ -231,7 +231,8 @@ def _sessions(proto, device, analysis):
             shapes = {v: r.shapes[v] for v in const}
     values = node_values(proto, skip=set(shapes))
     known = [v for v in values if (analysis.result.values.get(v) is not None
-                                   and analysis.result.values[v].shape is not None)]
+                                   and analysis.result.values[v].shape is not None
+                                   and getattr(analysis.result.values[v], "kind", "tensor") == "tensor")]
     session = make_session(exposed_model(proto, skip=set(shapes) | set(known)), device=device, expose=False,
                            probe=known)
     if session.sess is None:

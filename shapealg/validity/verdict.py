@@ -39,6 +39,16 @@ def _atoms_of(constraints: Sequence[Constraint]) -> Tuple[List[Constraint], List
                 continue
             seen_atoms.add(p)
             atoms.append(make_atom(p, idx))
+    # an Or with a disjunct that is itself required is implied by it: (X == 1 | X % 4 == 0) beside X % 4 == 0
+    plain = {a.expr for a in atoms if not isinstance(a.expr, sympy.Or)}
+    atoms = [a for a in atoms if not (isinstance(a.expr, sympy.Or) and any(x in plain for x in a.expr.args))]
+    # a required Eq(Y, v) fixes the formula Y: another condition that Y = v makes true is implied by it
+    # (Eq(Mod(Y, 64), 0) beside Eq(Y, 64))
+    fixed = {a.expr.lhs: a.expr.rhs for a in atoms if isinstance(a.expr, sympy.Eq) and a.expr.rhs.is_Integer
+             and not a.expr.lhs.is_Symbol}
+    if fixed:
+        atoms = [a for a in atoms if (isinstance(a.expr, sympy.Eq) and a.expr.lhs in fixed)
+                 or a.expr.xreplace(fixed) is not sympy.true]
     return kept, atoms
 
 
