@@ -62,7 +62,8 @@ def check(models, sizes, shapes, keep_static, input_shape, jobs, fmt):
     with progress():
         a = load_model(model, shapes, keep_static, input_shape)
     spatial = spatial_symbols(a)
-    envs = [parse_size(s, spatial, a.symbols) for s in sizes]
+    zero_ok = [f.symbol for f in a.zero_faces if f.domain is not None]
+    envs = [parse_size(s, spatial, a.symbols, zero_ok) for s in sizes]
     results = check_sizes(a, envs)
     if fmt == "json":
         dom = a.verdict_domain

@@ -14,6 +14,7 @@ from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_f
 from .infer import InferResult, infer
 from .progress import step
 from .source import Source, load
+from .zero_sizes import ZeroFace, face_of, faces, widen
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Analysis:
     # for a torch module whose export dropped or specialised what the module checks: the module's own valid set
     # (``domain`` stays the ONNX file's, which validate runs); None when the file's answer is the module's
     module_domain: Any = field(default=None, compare=False, repr=False)
+    # the faces where one dynamic non-image size is 0 (zero_sizes.py); ``domain`` already includes them
+    zero_faces: Tuple[ZeroFace, ...] = ()
 
     # -- convenient views ------------------------------------------------------------------------
     @property
@@ -87,8 +90,12 @@ class Analysis:
         return self.result.values[value_name].shape
 
     def is_valid(self, **sizes: int) -> bool:
-        """Whether the model runs at these sizes (the module's answer for a torch module)."""
-        return self.verdict_domain.contains(sizes)
+        """Whether the model runs at these sizes (the module's answer for a torch module; a size at 0 is
+        answered by its face)."""
+        f = face_of(self.zero_faces, sizes)
+        if f is None:
+            return self.verdict_domain.contains(sizes)
+        return f.domain.contains({k: v for k, v in sizes.items() if k != f.symbol})
 
     def to_json(self) -> dict:
         from .report import to_json
@@ -222,8 +229,9 @@ def _finish(res: InferResult, bound: Optional[int]) -> Analysis:
     partial = Analysis(res, dom)
     brk = dom.breaking_constraint
     chain = tuple(formula_chain(res, brk)) if brk is not None else ()
-    return Analysis(res, dom, chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
-                    runtime_constraints=tuple(runtime), unknown=tuple(unknown_parts(res)))
+    zero = faces(res, bound)
+    return Analysis(res, widen(dom, zero), chain, tuple(suggest_fixes(partial)), tuple(fake_dynamic_dims(partial)),
+                    runtime_constraints=tuple(runtime), unknown=tuple(unknown_parts(res)), zero_faces=zero)
 
 
 _NOT_ANALYSED = (Kind.NO_RULE, Kind.MISSING_INPUT, Kind.RULE_ERROR, Kind.LIMIT)

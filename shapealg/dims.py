@@ -143,6 +143,8 @@ def exactdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
     n, d = as_dim(n), as_dim(d)
     if isinstance(n, int) and isinstance(d, int):
         return n // d if d else None
+    if n == 0:  # an empty tensor (a size of 0): 0 / d is 0 for every d that divides it (d != 0)
+        return 0
     q = _algebra.exact_quotient(n, d)
     if q is not None:
         return as_dim(q)

@@ -50,6 +50,10 @@ class Graph:
     opsets: Mapping[str, int]
     producer: str = ""
     warnings: Tuple[str, ...] = ()  # reader findings that do not stop the analysis (external data, odd dims)
+    # symbols the file (a dim_param that is one name) or the user (--shape) leaves dynamic on inputs that are not
+    # images: such a size
+    # may be 0 (an empty KV cache, the prompt step); analysis.py analyses each of them at 0 too
+    zero_ok: Tuple[str, ...] = ()
 
     def opset(self, domain: str) -> int:
         d = "" if domain in ("", "ai.onnx") else domain
@@ -175,6 +179,58 @@ def dim_from_param(param: str) -> MaybeDim:
     if not name[0].isalpha():
         name = "d_" + name
     return symbol(name)
+
+
+# Ops whose input is a channels-first image (N, C, spatial...): an input that reaches one of them on its data
+# input, directly or through a few layout-keeping elementwise ops, is a true image input; its spatial dims are
+# symbols by default. Any other input (a KV cache [B, N, P, H], a token sequence [B, S, D]) keeps the dims
+# the file fixes.
+_IMAGE_OPS = {
+    ("", "Conv"), ("", "ConvTranspose"), ("", "ConvInteger"), ("", "QLinearConv"), ("", "DeformConv"),
+    ("", "MaxPool"), ("", "AveragePool"), ("", "LpPool"), ("", "GlobalAveragePool"), ("", "GlobalMaxPool"),
+    ("", "GlobalLpPool"), ("", "Resize"), ("", "Upsample"), ("", "MaxRoiPool"), ("", "RoiAlign"),
+    ("", "DepthToSpace"), ("", "SpaceToDepth"), ("", "InstanceNormalization"), ("", "BatchNormalization"),
+    ("", "GridSample"), ("", "AffineGrid"), ("", "Col2Im"), ("", "LRN"),
+    ("com.microsoft", "FusedConv"), ("com.microsoft", "QLinearConv"), ("com.microsoft", "QLinearAveragePool"),
+    ("com.microsoft", "QLinearGlobalAveragePool"), ("com.microsoft", "NhwcMaxPool"),
+}
+# layout-keeping ops an image passes through before its first convolution (normalisation, casts, quantisation)
+_PASS_OPS = {"Cast", "Identity", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Neg", "Abs",
+             "Sqrt", "Pow", "Max", "Min", "QuantizeLinear", "DequantizeLinear", "Pad", "Exp", "Log", "Floor",
+             "Round", "Ceil", "Where", "LeakyRelu", "Dropout", "CastLike", "Reciprocal"}
+_PASS_DEPTH = 4
+
+
+def _image_inputs(nodes: Sequence["Node"], names: Sequence[str]) -> set:
+    """The graph inputs among ``names`` that reach an image op's data input (input 0) directly or through at
+    most ``_PASS_DEPTH`` layout-keeping elementwise ops."""
+    users: Dict[str, List[Tuple["Node", int]]] = {}
+    for n in nodes:
+        for i, x in enumerate(n.inputs):
+            if x:
+                users.setdefault(x, []).append((n, i))
+    found = set()
+    for name in names:
+        frontier, seen = [name], {name}
+        for _depth in range(_PASS_DEPTH + 1):
+            nxt = []
+            for v in frontier:
+                for n, i in users.get(v, ()):
+                    dom = "" if n.domain in ("", "ai.onnx") else n.domain
+                    if (dom, n.op_type) in _IMAGE_OPS and i == 0:
+                        found.add(name)
+                        break
+                    if dom == "" and n.op_type in _PASS_OPS:
+                        for o in n.outputs[:1]:
+                            if o and o not in seen:
+                                seen.add(o)
+                                nxt.append(o)
+                if name in found:
+                    break
+            if name in found or not nxt:
+                break
+            frontier = nxt
+    return found
 
 
 def _input_dims(name: str, declared, dtype: int, overrides: Mapping[str, Sequence], symbolize_spatial: bool,
@@ -317,26 +373,6 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         for d in decl or ():
             if isinstance(d, str):
                 used.add(d)
-    inputs = []
-    seen_inputs = set()
-    for vi in g.input:
-        vname = text(vi.name)
-        if vname in init_names:
-            continue
-        if not vname:
-            raise ShapealgError(f"{path}: a graph input has no name")
-        if vname in seen_inputs:
-            raise ShapealgError(f"{path}: graph input {vname!r} is declared twice")
-        seen_inputs.add(vname)
-        decl, dtype = declared_dims(vi)
-        if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
-                dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):
-            warnings.append(f"{path}: input {vname!r} declares a negative dim; read as unknown")
-        dims = _input_dims(vname, decl, dtype, overrides, symbolize_spatial, used, path)
-        if dims is None:
-            warnings.append(f"{path}: input {vname!r} declares no shape; what depends on it is unknown "
-                            f"(give one with --shape {vname}=d0,d1,...)")
-        inputs.append(GraphInput(vname, dims, int(dtype), decl))
     nodes = []
     names_seen: set = set()
     for i, n in enumerate(g.node):
@@ -355,8 +391,40 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         nodes.append(Node(name, op_type, text(n.domain), tuple(text(x) for x in n.input),
                           tuple(text(x) for x in n.output), attrs, scope))
     nodes = toposort(nodes, set(), path)
+    images = _image_inputs(nodes, [text(vi.name) for vi in g.input]) if symbolize_spatial else set()
+    inputs = []
+    seen_inputs = set()
+    zero_ok: List[str] = []
+    image_syms: set = set()
+    for vi in g.input:
+        vname = text(vi.name)
+        if vname in init_names:
+            continue
+        if not vname:
+            raise ShapealgError(f"{path}: a graph input has no name")
+        if vname in seen_inputs:
+            raise ShapealgError(f"{path}: graph input {vname!r} is declared twice")
+        seen_inputs.add(vname)
+        decl, dtype = declared_dims(vi)
+        if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
+                dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):
+            warnings.append(f"{path}: input {vname!r} declares a negative dim; read as unknown")
+        dims = _input_dims(vname, decl, dtype, overrides, symbolize_spatial and vname in images, used, path)
+        if dims is None:
+            warnings.append(f"{path}: input {vname!r} declares no shape; what depends on it is unknown "
+                            f"(give one with --shape {vname}=d0,d1,...)")
+        inputs.append(GraphInput(vname, dims, int(dtype), decl))
+        if vname in images:
+            image_syms.update(str(x) for d in dims or () if d is not None and not isinstance(d, int)
+                              for x in d.free_symbols)
+        elif dims is not None:  # a size named by the file's dim_param or by the user's --shape
+            named = overrides[vname] if vname in overrides else (decl or ())
+            zero_ok.extend(str(d) for d, dd in zip(dims, named) if not isinstance(dd, int) and dd is not None and
+                           isinstance(d, sympy.Symbol))
+    zero_ok = [z for z in dict.fromkeys(zero_ok) if z not in image_syms]
     return Graph(path=path, inputs=tuple(inputs), outputs=tuple(text(o.name) for o in g.output), initializers=inits,
-                 nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings))
+                 nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings),
+                 zero_ok=tuple(zero_ok))
 
 
 @dataclass(frozen=True)

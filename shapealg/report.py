@@ -153,6 +153,13 @@ def to_json(a) -> dict:
                   for st in a.chain],
         "fixes": [{"node": f.node, "title": f.title, "code": f.code} for f in a.fixes],
         "fake_dynamic": list(a.fake_dynamic),
+        # each dynamic non-image size at 0 (the others >= 1): whether it runs there and what holds
+        "zero_sizes": [{"symbol": f.symbol, "analysed": f.domain is not None,
+                        "verdict": None if f.domain is None else f.domain.verdict,
+                        "valid_if": None if f.domain is None else f.domain.valid_if_text, "summary": f.words(),
+                        "other_shapes": [{"value": v, "formula": shape_json(g), "at_zero": shape_json(z)}
+                                         for v, g, z in f.differs]}
+                       for f in getattr(a, "zero_faces", ())],
         "warnings": list(r.warnings),
         **({"front_end": a.front.to_json()} if getattr(a, "front", None) is not None else {}),
         # added: for a torch module whose export dropped or specialised checks, ``verdict`` / ``valid_if`` are the

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .records import Constraint, ShapealgError
+from .zero_sizes import face_of
 
 
 def spatial_symbols(analysis) -> List[str]:
@@ -21,9 +22,11 @@ def spatial_symbols(analysis) -> List[str]:
     return list(syms)
 
 
-def parse_size_text(text: str, spatial: Sequence[str], names: Sequence[str], what: str = "--size") -> Dict[str, int]:
+def parse_size_text(text: str, spatial: Sequence[str], names: Sequence[str], what: str = "--size",
+                    zero_ok: Sequence[str] = ()) -> Dict[str, int]:
     """``448x448`` (the spatial symbols in order) or ``H=448,W=448``: the sizes it names, each a symbol of
-    ``names`` and >= 1; a one-line ShapealgError naming ``what`` otherwise."""
+    ``names`` and >= 1 (or 0 for a symbol of ``zero_ok``: the analysis's faces at 0, ``Analysis.zero_faces``);
+    a one-line ShapealgError naming ``what`` otherwise."""
     t = text.strip()
     env: Dict[str, int] = {}
     try:
@@ -42,14 +45,18 @@ def parse_size_text(text: str, spatial: Sequence[str], names: Sequence[str], wha
     unknown = [k for k in env if k not in names]
     if unknown:
         raise ShapealgError(f"{what} {text!r}: the model has no symbol {unknown[0]!r} (symbols: {list(names)})")
-    bad = [k for k, v in env.items() if v < 1]
+    bad = [k for k, v in env.items() if v < 1 and not (v == 0 and k in zero_ok)]
     if bad:
-        raise ShapealgError(f"{what} {text!r}: {bad[0]} must be >= 1")
+        raise ShapealgError(f"{what} {text!r}: {bad[0]} must be >= 1" +
+                            (f" (only {', '.join(zero_ok)} may be 0)" if zero_ok else ""))
+    if sum(1 for v in env.values() if v == 0) > 1:
+        raise ShapealgError(f"{what} {text!r}: one size at 0 at a time is analysed")
     return env
 
 
-def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str]) -> Dict[str, int]:
-    env = parse_size_text(text, spatial, all_symbols)
+def parse_size(text: str, spatial: Sequence[str], all_symbols: Sequence[str],
+               zero_ok: Sequence[str] = ()) -> Dict[str, int]:
+    env = parse_size_text(text, spatial, all_symbols, zero_ok=zero_ok)
     for s in all_symbols:  # symbols the size does not name (batch...) default to 1
         env.setdefault(s, 1)
     return env
@@ -72,10 +79,19 @@ class SizeCheck:
 
 def check_sizes(analysis, envs: Sequence[Dict[str, int]], k: int = 3) -> List[SizeCheck]:
     out = []
-    dom = getattr(analysis, "verdict_domain", analysis.domain)  # a torch module's own set when it differs
+    verdict_dom = getattr(analysis, "verdict_domain", analysis.domain)  # a torch module's own set when it differs
     for env in envs:
-        ok = dom.contains(env)
-        blocking = None if ok else dom.blocking(env)
-        nearest = () if ok else tuple(dom.nearest_valid(env, k))
+        try:
+            face = face_of(getattr(analysis, "zero_faces", ()), env)
+        except ValueError as e:
+            raise ShapealgError(str(e)) from None
+        if face is None:
+            dom, at, extra = verdict_dom, env, {}
+        else:  # a size at 0: the face's domain over the other sizes
+            dom, extra = face.domain, {face.symbol: 0}
+            at = {n: v for n, v in env.items() if n != face.symbol}
+        ok = dom.contains(at)
+        blocking = None if ok else dom.blocking(at)
+        nearest = () if ok else tuple({**n, **extra} for n in dom.nearest_valid(at, k))
         out.append(SizeCheck(dict(env), ok, blocking, nearest))
     return out

@@ -71,7 +71,6 @@ _UNARY_VALUE: Dict[str, Callable] = {
 
 
 @register(*UNARY)
-@register("QuickGelu", "BiasGelu", "FastGelu", domain="com.microsoft")
 def unary(ctx: NodeContext, x: Value, *rest, **_):
     return Value(x.shape, x.dtype)
 

@@ -67,8 +67,6 @@ def batch_norm(ctx: NodeContext, x: Value, scale: Value, *rest: Optional[Value],
 
 
 @register("LayerNormalization", cost=norm_cost)
-@register("SkipLayerNormalization", "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization",
-          domain="com.microsoft", cost=norm_cost)
 def layer_norm(ctx: NodeContext, x: Value, *rest, axis=-1, **_):
     a = norm_axis(axis, len(x.shape))
     if ctx.op_type == "LayerNormalization":  # scale / bias broadcast to the normalized dims x.shape[axis:]
