@@ -290,6 +290,8 @@ def _opaque_range(e) -> Interval:
 
 
 def _mono_range(m: tuple) -> Interval:
+    if len(m) == 1 and m[0][1] == 1:  # one atom (most terms)
+        return _atom_range(m[0][0])
     out: Interval = (1, 1)
     for a, e in m:
         out = _imul(out, _ipow(_atom_range(a), e))
@@ -298,9 +300,12 @@ def _mono_range(m: tuple) -> Interval:
 
 def _plain_range(p: tuple) -> Interval:
     lo, hi = 0, 0
-    for m, c in p:
-        r = _imul((c, c), _mono_range(m))
-        lo, hi = lo + r[0], hi + r[1]
+    for m, c in p:  # c != 0: c * (lo, hi) is (c*lo, c*hi), swapped for c < 0 (no 0 * inf)
+        r0, r1 = _mono_range(m) if m else (1, 1)
+        if c > 0:
+            lo, hi = lo + c * r0, hi + c * r1
+        else:
+            lo, hi = lo + c * r1, hi + c * r0
     return lo, hi
 
 

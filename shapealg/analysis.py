@@ -89,13 +89,16 @@ class Analysis:
     def shape(self, value_name: str):
         return self.result.values[value_name].shape
 
-    def is_valid(self, **sizes: int) -> bool:
+    def is_valid(self, **sizes: int) -> Optional[bool]:
         """Whether the model runs at these sizes (the module's answer for a torch module; a size at 0 is
-        answered by its face)."""
+        answered by its face). None when the analysed part runs there but part of the graph was not analysed
+        (``unknown``): the answer is never stronger than what was analysed."""
         f = face_of(self.zero_faces, sizes)
         if f is None:
-            return self.verdict_domain.contains(sizes)
-        return f.domain.contains({k: v for k, v in sizes.items() if k != f.symbol})
+            ok = self.verdict_domain.contains(sizes)
+        else:
+            ok = f.domain.contains({k: v for k, v in sizes.items() if k != f.symbol})
+        return None if ok and self.unknown else ok
 
     def to_json(self) -> dict:
         from .report import to_json
