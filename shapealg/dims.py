@@ -228,6 +228,11 @@ def simplify_bool(c):
     if isinstance(c, (sympy.And, sympy.Or, sympy.Not)):
         return c.func(*[simplify_bool(a) for a in c.args])
     if isinstance(c, sympy.core.relational.Relational) and c.rel_op in ("==", "!=", ">=", ">", "<=", "<"):
+        if not c.free_symbols:  # numbers only (nan included: Eq(nan, 0) is false): sympy decides it
+            try:
+                return c.func(c.lhs, c.rhs)
+            except TypeError:
+                return c
         try:
             decided = _algebra.decide(c)
             if decided is not None:

@@ -371,12 +371,21 @@ def _bounded(ctx: NodeContext, v: Value) -> Value:
         dims = []
         for d in shape:
             try:
-                dims.append(canon(d))
+                d = canon(d)
             except TooComplex:
-                dims.append(None)
-                lost = True
+                d, lost = None, True
+            if isinstance(d, sympy.Expr) and d.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+                ctx.warn(f"a dim is not a finite number ({d}: the model's shape arithmetic divides by zero or "
+                         f"overflows); that dim is left unknown", Kind.RULE_ERROR)
+                d = None
+            dims.append(d)
         shape = tuple(dims)
     if value is not None and len(value) > VALUE_LIMIT:  # contents of large tensors are not carried
+        value = None
+    if value is not None and any(isinstance(x, sympy.Expr) and x.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+                                 for x in value):
+        ctx.warn("a computed shape value is not a finite number (the model's shape arithmetic divides by zero or "
+                 "overflows); its contents are unknown", Kind.RULE_ERROR)
         value = None
     if value is not None:
         try:

@@ -553,3 +553,27 @@ def test_no_time_limit_fires_after_a_file_is_put_in_place(tmp_path):
         with time_limit(0.3, "the command"):
             atomic_write(target, slow)
     assert target.read_bytes() == b"PNG" and os.listdir(tmp_path) == ["plot.png"]
+
+
+def test_a_dim_that_is_not_a_finite_number_is_unknown_not_a_crash():
+    """fuzz case 3656: a mutated shape computation made dims zoo (1/0); a Reshape's constraint then read
+    Eq(nan, 0), which was built unevaluated and crashed `check` ("cannot determine truth value")."""
+    import numpy as np
+    import sympy
+    from onnx import TensorProto, helper, numpy_helper
+    from shapealg import analyze
+    from shapealg.dims import simplify_bool
+    assert simplify_bool(sympy.Eq(sympy.nan, 0, evaluate=False)) is sympy.false
+    # Shape -> Div by a zero constant -> Reshape: the target's dims are x's dims / 0
+    zero = numpy_helper.from_array(np.array([0, 0], np.int64), "zero")
+    g = helper.make_graph(
+        [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+         helper.make_node("Div", ["s", "zero"], ["t"], name="div"),
+         helper.make_node("Reshape", ["x", "t"], ["y"], name="reshape")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["A", "B"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [zero])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    a = analyze(m)  # no exception, and no claim made from the infinite dims
+    assert any("not a finite number" in w for w in a.result.warnings), a.result.warnings
+    assert a.result.values["y"].shape is None or all(d is None for d in a.result.values["y"].shape)
+    assert a.verdict == "partial" and a.is_valid(A=2, B=3) is None
