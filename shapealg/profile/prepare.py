@@ -138,12 +138,17 @@ def _torch(resize, pads, crop, axes, rank) -> str:
             flat += list(pads[s]) if s is not None else [0, 0]
         lines.append(f"x = F.pad(x, ({', '.join(map(str, flat))}), value=0.0)")
     if crop:
-        idx = []
-        for ax in range(rank):
-            s = next((k for k, i in order if i == ax), None)
-            idx.append(f"{crop[s][0]}:{crop[s][0] + crop[s][1]}" if s is not None else ":")
-        lines.append(f"x = x[{', '.join(idx)}]")
+        lines.append(_crop_line(crop, order, rank))
     return "\n".join(lines) + "\n"
+
+
+def _crop_line(crop, order, rank) -> str:
+    """The centre crop as one slicing line (the same for a torch tensor and a numpy array)."""
+    idx = []
+    for ax in range(rank):
+        s = next((k for k, i in order if i == ax), None)
+        idx.append(f"{crop[s][0]}:{crop[s][0] + crop[s][1]}" if s is not None else ":")
+    return f"x = x[{', '.join(idx)}]"
 
 
 def _numpy(resize, pads, crop, axes, rank) -> str:
@@ -158,11 +163,7 @@ def _numpy(resize, pads, crop, axes, rank) -> str:
                   for s in (next((k for k, i in order if i == ax), None) for ax in range(rank))]
         lines.append(f"x = np.pad(x, {widths!r}, mode='constant')")
     if crop:
-        idx = []
-        for ax in range(rank):
-            s = next((k for k, i in order if i == ax), None)
-            idx.append(f"{crop[s][0]}:{crop[s][0] + crop[s][1]}" if s is not None else ":")
-        lines.append(f"x = x[{', '.join(idx)}]")
+        lines.append(_crop_line(crop, order, rank))
     return "\n".join(lines) + "\n"
 
 
