@@ -704,7 +704,7 @@ def _from_sympy_raw(e) -> tuple:
             return a
         if hi <= 0:
             return _scale(a, -1)
-        return _opaque(sympy.Abs(_to_sympy(a)), _int_valued(a))
+        return _opaque(sympy.Abs(_to_sympy(a), evaluate=False), _int_valued(a))  # sign undecided: nothing to evaluate
     if isinstance(e, sympy.sign):
         a = _from_sympy(e.args[0])
         lo, hi = poly_range(a)
@@ -714,7 +714,7 @@ def _from_sympy_raw(e) -> tuple:
             return _const(-1)
         if lo == hi == 0:
             return _const(0)
-        return _opaque(sympy.sign(_to_sympy(a)), True)
+        return _opaque(sympy.sign(_to_sympy(a), evaluate=False), True)
     if e.args:
         return _opaque(e.func(*[_to_sympy(_from_sympy(x)) if isinstance(x, sympy.Expr) else x for x in e.args]))
     return _opaque(e)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections import ChainMap
+from collections import ChainMap, abc
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Dict, List, MutableMapping, Optional, Sequence, Tuple
@@ -142,10 +142,8 @@ def _step(node: Node, scope: Scope) -> NodeResult:
     n_declared = len(scope.declared)
     missing = [x for x in node.inputs if x and x not in scope.env]
     ins: List[Optional[Value]] = [scope.env.get(x, UNKNOWN) if x else None for x in node.inputs]
-    in_bounds: List = []
-    if d is not None and (d.reads_bounds or d.bounds is not None):  # index arithmetic and indexing ops only
-        in_bounds = [scope.bounds.get(x) or _known_bounds(v) if x else None for x, v in zip(node.inputs, ins)]
-        ctx.input_bounds = tuple(in_bounds)
+    if d is not None and d.reads_bounds:  # index checks: each input's bounds computed when the rule reads them
+        ctx.input_bounds = _LazyBounds(scope, node.inputs, ins)
     rule = d.rule(opset) if d is not None else None
     if missing:
         where = "is produced by no node and is not a graph input or initializer" if scope.label is None else \
@@ -163,16 +161,7 @@ def _step(node: Node, scope: Scope) -> NodeResult:
             _raise_lower_bounds(node, ctx.constraints, scope):
         outs = [_recanon(v) for v in outs]
     if d is not None and d.bounds is not None and outs and node.outputs and node.outputs[0]:
-        try:
-            b = _bounds.propagate(d.bounds, node, ins, in_bounds, outs[0])
-        except TooComplex:  # bounds past the work limit: none (the index checks say "not checked")
-            b = None
-        except (TypeError, ValueError, AttributeError, IndexError):
-            if scope.strict:
-                raise
-            b = None
-        if b is not None:
-            scope.bounds[node.outputs[0]] = b
+        scope.bounds[node.outputs[0]] = _Pending(d.bounds, node, ins, outs[0], scope)
     rec = NodeResult(node.name, node.op_type, node.domain, node.inputs, node.outputs,
                      diagnostics=tuple(ctx.diagnostics), supported=rule is not None, scope=node.scope,
                      output_values=tuple(outs), constraints=tuple(ctx.constraints),
@@ -398,6 +387,55 @@ def _bounded(ctx: NodeContext, v: Value) -> Value:
         ctx.warn(f"a shape formula passed the work limit ({_algebra.MAX_SIZE} terms); that dim is left unknown",
                  Kind.LIMIT)
     return replace(v, shape=shape, value=value)
+
+
+class _Pending:
+    """A value's element bounds (shapealg.bounds), computed when an index check first reads them: most
+    integer values are never read, and a hull of symbolic elements costs range decisions. The lower bounds
+    in force then are those proved by the nodes walked so far, all of which hold wherever the reader runs."""
+    __slots__ = ("rule", "node", "ins", "out", "scope")
+
+    def __init__(self, rule, node: Node, ins, out: Value, scope: "Scope"):
+        self.rule, self.node, self.ins, self.out, self.scope = rule, node, ins, out, scope
+
+    def resolve(self):
+        in_bounds = _LazyBounds(self.scope, self.node.inputs, self.ins)
+        try:
+            return _bounds.propagate(self.rule, self.node, self.ins, in_bounds, self.out)
+        except TooComplex:  # bounds past the work limit: none (the index checks say "not checked")
+            return None
+        except (TypeError, ValueError, AttributeError, IndexError):
+            if self.scope.strict:
+                raise
+            return None
+
+
+def _read_bounds(scope: "Scope", name: str, v: Optional[Value]):
+    b = scope.bounds.get(name)
+    if isinstance(b, _Pending):
+        b = b.resolve()
+        scope.bounds[name] = b
+    return b or _known_bounds(v)
+
+
+class _LazyBounds(abc.Sequence):
+    """Per input: its bounds, computed on first read (a tuple to the rules that read them)."""
+
+    def __init__(self, scope: "Scope", names: Sequence[str], ins: Sequence[Optional[Value]]):
+        self._scope, self._names, self._ins = scope, list(names), list(ins)
+        self._done: Dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        i = range(len(self))[i]
+        if i not in self._done:
+            x = self._names[i]
+            self._done[i] = _read_bounds(self._scope, x, self._ins[i]) if x else None
+        return self._done[i]
 
 
 def _known_bounds(v: Optional[Value]):

@@ -61,10 +61,10 @@ def _rounded(x, div, fn):
 _UNARY_VALUE: Dict[str, Callable] = {
     "Identity": lambda x: x,
     "Neg": lambda x: -x,
-    "Abs": lambda x: abs(x) if isinstance(x, (int, float)) else as_dim(sympy.Abs(x)),
+    "Abs": lambda x: abs(x) if isinstance(x, (int, float)) else sympy.Abs(x, evaluate=False),  # decided by canon
     "Floor": lambda x: math.floor(x) if isinstance(x, (int, float)) else _rounded(x, floordiv, sympy.floor),
     "Ceil": lambda x: math.ceil(x) if isinstance(x, (int, float)) else _rounded(x, ceildiv, sympy.ceiling),
-    "Sign": lambda x: (x > 0) - (x < 0) if isinstance(x, (int, float)) else as_dim(sympy.sign(x)),
+    "Sign": lambda x: (x > 0) - (x < 0) if isinstance(x, (int, float)) else sympy.sign(x, evaluate=False),
     "Not": lambda x: int(not x) if isinstance(x, (int, float)) else _sym_not(x),
     "Sqrt": lambda x: math.sqrt(x) if isinstance(x, (int, float)) else as_dim(sympy.sqrt(x)),
 }
