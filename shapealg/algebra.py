@@ -877,9 +877,11 @@ def _atom_sympy(a) -> sympy.Expr:
     if a[0] == "f":
         n, q = a[1], a[2]
         r = int(_const_of(n))
+        # built unevaluated: the argument is canonical already (integer parts out), so sympy's eval (costly
+        # assumption queries) has nothing left to do
         if r == q - 1:  # floor((P + q - 1)/q) == ceiling(P/q)
-            return sympy.ceiling(_to_sympy(_add(n, _const(-r))) / q)
-        return sympy.floor(_to_sympy(n) / q)
+            return sympy.ceiling(_to_sympy(_add(n, _const(-r))) / q, evaluate=False)
+        return sympy.floor(_to_sympy(n) / q, evaluate=False)
     return _OPAQUE[a[1]][0]
 
 

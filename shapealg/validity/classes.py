@@ -48,19 +48,32 @@ class _NeedPeriod(Exception):
 
 # ---------------------------------------------------------------- polynomials in t >= 0
 
+# coefficients are ints where integral (int arithmetic is ~10x Fraction's), Fractions otherwise; a quotient
+# is always taken as Fraction(a) / b, never int / int (a float)
+def _small(v):
+    return v.numerator if isinstance(v, Fraction) and v.denominator == 1 else v
+
+
 def _padd(a: Poly, b: Poly) -> Poly:
     out = dict(a)
     for k, v in b.items():
-        out[k] = out.get(k, Fraction(0)) + v
+        out[k] = out.get(k, 0) + v
     return {k: v for k, v in out.items() if v != 0}
 
 
 def _pmul(a: Poly, b: Poly) -> Poly:
+    if len(a) == 1 or len(b) == 1:  # a monomial times a polynomial (the common case): no collisions
+        if len(a) != 1:
+            a, b = b, a
+        (ka, va), = a.items()
+        if not any(ka):
+            return {kb: va * vb for kb, vb in b.items()} if va else {}
+        return {tuple(x + y for x, y in zip(ka, kb)): va * vb for kb, vb in b.items()} if va else {}
     out: Poly = {}
     for ka, va in a.items():
         for kb, vb in b.items():
             k = tuple(x + y for x, y in zip(ka, kb))
-            out[k] = out.get(k, Fraction(0)) + va * vb
+            out[k] = out.get(k, 0) + va * vb
     return {k: v for k, v in out.items() if v != 0}
 
 
@@ -68,7 +81,7 @@ def _sign(p: Poly, n: int) -> Optional[str]:
     """'zero', 'pos' (> 0 everywhere), 'nonneg' (>= 0, = 0 at t = 0), 'neg', 'nonpos', or None."""
     if not p:
         return "zero"
-    const = p.get((0,) * n, Fraction(0))
+    const = p.get((0,) * n, 0)
     if all(v >= 0 for v in p.values()):
         return "pos" if const > 0 else "nonneg"
     if all(v <= 0 for v in p.values()):
@@ -118,13 +131,13 @@ class _Class:
         k = node[0]
         zero = (0,) * self.n
         if k == 'const':
-            return {zero: node[1]} if node[1] != 0 else {}
+            return {zero: _small(node[1])} if node[1] != 0 else {}
         if k == 'sym':
             i = self.index[node[1]]
             P, c = self.subs[i]
-            out: Poly = {zero: Fraction(c)} if c else {}
+            out: Poly = {zero: int(c)} if c else {}
             if P:
-                out[tuple(1 if j == i else 0 for j in range(self.n))] = Fraction(P)
+                out[tuple(1 if j == i else 0 for j in range(self.n))] = int(P)
             return out
         if k == 'add':
             out = {}
@@ -132,7 +145,7 @@ class _Class:
                 out = _padd(out, self.expr(c))
             return out
         if k == 'mul':
-            out = {zero: Fraction(1)}
+            out = {zero: 1}
             for c in node[1]:
                 out = _pmul(out, self.expr(c))
                 if not out:
@@ -140,7 +153,7 @@ class _Class:
             return out
         if k == 'pow':
             base = self.expr(node[1])
-            out = {zero: Fraction(1)}
+            out = {zero: 1}
             for _ in range(node[2]):
                 out = _pmul(out, base)
             return out
@@ -150,12 +163,12 @@ class _Class:
             if not pb:
                 raise Unsupported("division by zero")
             if set(pb) == {zero}:
-                return self._floor({m: v / pb[zero] for m, v in pa.items()})
+                return self._floor({m: _small(Fraction(v) / pb[zero]) for m, v in pa.items()})
             m0 = next(iter(pb))
-            ratio = pa.get(m0, Fraction(0)) / pb[m0]
+            ratio = Fraction(pa.get(m0, 0)) / pb[m0]
             if set(pa) == set(pb) and all(pa[m] == ratio * v for m, v in pb.items()) \
                     and _sign(pb, self.n) in ("pos", "neg"):  # b never 0 on the class
-                f = Fraction(math.floor(ratio))
+                f = math.floor(ratio)
                 return {zero: f} if f else {}
             raise Unsupported("quotient of formulas")
         if k == 'floor':
@@ -184,7 +197,7 @@ class _Class:
         for mon, v in p.items():
             deg = sum(mon)
             if deg == 0:
-                v = Fraction(math.floor(v))
+                v = math.floor(v)
                 if v:
                     out[mon] = v
             elif deg == 1:
