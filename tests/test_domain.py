@@ -609,3 +609,31 @@ def test_floor_quotient_and_floor_sqrt_compile_exactly():
     cond = sympy.Eq(sympy.Mod(16 * floor(H / 16) * floor(W / 16), floor(H / 16) * floor(W / 16)), 0)
     d = analyze_domain([_c(floor(H / 16) >= 1), _c(floor(W / 16) >= 1), _c(cond)], [H, W])
     assert d.verdict == "size-invariant" and d.exact, d.summary
+
+
+def test_finite_set_with_a_period_prints_as_range_and_residues():
+    """torchvision swin_t exported at a fixed 224 with H, W made symbolic: its Reshape element counts (exact
+    0-copy Piecewise dims) in (H, W) hold on 1024 pairs, each coordinate in 28..227 with % 28 < 4. The
+    component is enumerated exactly inside the per-symbol bounds and, being a product, becomes per-symbol
+    sets: a short exact valid_if and summary, proved (no "searched up to")."""
+    from shapealg.validity.sets import finite_pattern
+    assert finite_pattern([h for h in range(28, 228) if h % 28 < 4]) == (28, 227, 28, 0, 3)
+    assert finite_pattern([3, 4, 6, 7, 9, 10]) == (3, 10, 3, 0, 1)
+    assert finite_pattern([1, 2, 4, 8]) is None and finite_pattern([1, 2, 3]) is None
+    H, W = symbol("H"), symbol("W")
+
+    def pw(v, x):
+        return sympy.Piecewise((v, sympy.Eq(x, 0)), (x, True))
+    a, b = floor(H / 28), floor(W / 28)
+    cs = [_c(floor(H / 4) >= 1), _c(floor(W / 4) >= 1), _c(H <= 227), _c(W <= 227),
+          _c(sympy.Eq(96 * floor(H / 4) * floor(W / 4), 4704 * pw(96, b) * pw(floor(H / 4), a))),
+          _c(sympy.Eq(4704 * pw(49, a) * pw(96, b), 96 * floor(H / 4) * floor(W / 4)))]
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.exact and dom.finite_count == 1024
+    assert str(dom.valid_if) == "(H >= 28) & (W >= 28) & (H <= 227) & (W <= 227) & (Mod(H, 28) < 4) & (Mod(W, 28) < 4)"
+    assert dom.summary.startswith("locked: H in 28..227 with H % 28 < 4 and W in 28..227 with W % 28 < 4 (1024")
+    pts = [(28, 28), (227, 31), (32, 224), (224, 228), (29, 57), (30, 60), (4, 4), (31, 200), (1, 1), (251, 28)]
+    pts += [(h, w) for h in range(1, 260, 13) for w in range(2, 260, 17)]
+    for h, w in pts:
+        want = all(bool(c.condition.subs({H: h, W: w})) for c in cs)
+        assert bool(dom.valid_if.subs({H: h, W: w})) == want == dom.contains({"H": h, "W": w}), (h, w)

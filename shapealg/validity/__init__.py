@@ -21,7 +21,10 @@ How it works (all sizes are positive integers):
   equality whose non-constant coefficients all have one sign bounds every ``t`` that has a pure
   power term: that gives finite upper bounds. Inside the bounds the solutions are enumerated exactly
   (a full grid when small, else every value of the other symbols and the linear generator solved
-  for, like divisor pairs) and every atom is re-checked on every candidate.
+  for, like divisor pairs) and every atom is re-checked on every candidate. A symbol whose own set is
+  finite bounds the enumeration too. When the exact solutions are every combination of per-symbol values
+  (swin fixed at 224: H and W each in 28..227 with ``% 28 < 4``), they become per-symbol sets, and a finite
+  set with a period prints as ``lo <= H <= hi`` and ``H % M < k``.
 * Where none of that applies, a bounded exhaustive evaluation is used, and ``Domain.method`` /
   ``Domain.exact`` say so and up to which bound.
 """

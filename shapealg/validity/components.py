@@ -133,6 +133,10 @@ def _int_root(x: Fraction, k: int) -> int:
 def solve_component(comp: Component, sets: Dict[str, SymbolSet], bound: Optional[int]) -> None:
     names = comp.names
     ubs: Dict[str, int] = {}
+    for n in names:  # a symbol whose own set is finite (proved) is bounded by its largest value
+        s = sets[n]
+        if s.exact and s.is_finite and s.below:
+            ubs[n] = s.below[-1]
     for a in comp.atoms:
         try:
             for n, u in _poly_bounds(a, sets).items():

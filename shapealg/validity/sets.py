@@ -44,6 +44,36 @@ def _fmt_values(name: str, values: Sequence[int], limit: int = 6) -> str:
     return f"{name} in {{{', '.join(parts)}{more}}}"
 
 
+def finite_pattern(values: Sequence[int]) -> Optional[Tuple[int, int, int, int, int]]:
+    """A finite set of at least 3 runs as (lo, hi, M, a, b): exactly the h in lo..hi with a <= h % M <= b
+    (swin at a fixed 224: 28..227 with H % 28 < 4); None when it is not one. An inner run is a whole run of
+    residues, so M can only be the distance between the starts of the 2nd and 3rd runs."""
+    vals = sorted(set(values))
+    runs = _runs(vals)
+    if len(runs) < 3:
+        return None
+    lo, hi = vals[0], vals[-1]
+    M = runs[2][0] - runs[1][0]
+    a, b = runs[1][0] % M, runs[1][1] % M
+    if b < a:  # a run of residues wrapping past M - 1: not one interval
+        return None
+    present = set(vals)
+    want = [h for h in range(lo, hi + 1) if a <= h % M <= b]
+    if len(want) != len(vals) or any(h not in present for h in want):
+        return None
+    return lo, hi, M, a, b
+
+
+def _residue_words(n: str, M: int, a: int, b: int) -> str:
+    if a == b:
+        return f"{n} % {M} == {a}"
+    if a == 0:
+        return f"{n} % {M} < {b + 1}"
+    if b == M - 1:
+        return f"{n} % {M} >= {a}"
+    return f"{n} % {M} in {a}..{b}"
+
+
 @dataclass(frozen=True)
 class SymbolSet:
     """An eventually periodic set of sizes: ``below`` (the valid values < start) plus every
@@ -129,6 +159,10 @@ class SymbolSet:
         if self.is_empty:
             return [f"no {n}"]
         if self.is_finite:
+            pat = finite_pattern(self.below) if len(_runs(self.below)) > 2 else None
+            if pat is not None:
+                lo, hi, M, a, b = pat
+                return [f"{n} in {lo}..{hi} with {_residue_words(n, M, a, b)}"]
             return [_fmt_values(n, self.below)]
         if self.is_upward:
             return [f"{n} >= {self.minimum}"]
@@ -179,6 +213,12 @@ class SymbolSet:
             return sympy.false
         if self.is_finite:
             runs = _runs(self.below)
+            pat = finite_pattern(self.below) if len(runs) > 2 else None
+            if pat is not None:  # lo <= s <= hi with a <= s % M <= b
+                lo, hi, M, a, b = pat
+                r = sympy.Mod(s, M)
+                res = [sympy.Eq(r, a)] if a == b else ([r >= a] if a else []) + ([r < b + 1] if b < M - 1 else [])
+                return sympy.And(s >= lo, s <= hi, *res)
             if len(runs) > 8:
                 return None
             return sympy.Or(*[sympy.Eq(s, a) if a == b else sympy.And(s >= a, s <= b) for a, b in runs])

@@ -78,6 +78,20 @@ def _solve_symbol(name: str, atoms: List[Atom], bound: Optional[int]) -> Tuple[S
         return s, f"exhaustive search up to {B} for {name}", B
 
 
+def _as_product(comp: Component) -> Optional[Dict[str, SymbolSet]]:
+    """The exact, finite joint set of a component, when it is every combination of its columns' values
+    (swin fixed at 224: H and W each in 28..227 with % 28 < 4, 1024 pairs): one finite set per symbol."""
+    if not (comp.exact and comp.finite) or comp.points is None or not len(comp.points):
+        return None
+    cols = [sorted({int(v) for v in comp.points[:, i]}) for i in range(len(comp.names))]
+    total = 1
+    for c in cols:
+        total *= len(c)
+    if total != len({tuple(int(v) for v in row) for row in comp.points}):
+        return None
+    return {n: SymbolSet(n, tuple(c), c[-1] + 1, 1, ()) for n, c in zip(comp.names, cols)}
+
+
 def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int]) -> Solved:
     for a in atoms:
         if a.expr is sympy.false or (not a.syms and not a.at({})):
@@ -143,6 +157,12 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
                 continue
         if not empty:
             solve_component(comp, sets, bound)
+            product = _as_product(comp)
+            if product is not None:  # every combination of per-symbol values: per-symbol sets, no component
+                sets.update(product)
+                implied.extend(catoms)
+                methods.append(comp.method + "; a product of per-symbol sets")
+                continue
             methods.append(comp.method)
             if not comp.exact:
                 exact = False

@@ -158,7 +158,7 @@ def _summary(d_verdict: Verdict, solved: Solved, names, finite_syms, finite_coun
         if c.finite:
             other.append(f"({', '.join(c.names)}) in {len(c.points)} combinations where {conds}")
         else:
-            other.append(conds + (f" (searched up to {c.bound})" if c.bound else ""))
+            other.append(conds)  # a bounded search: the summary's "[not proven: ...]" says up to where
     text = "valid only when " + " and ".join(mods + other) if (mods or other) else "valid only when"
     if bounds:
         text += (", " if (mods or other) else " ") + ", ".join(bounds)
