@@ -357,6 +357,16 @@ case("linear_regressor", lambda: model([ml("LinearRegressor", ["x"], coefficient
 case("linear_regressor_one_row", lambda: model([ml("LinearRegressor", ["x"], coefficients=[1.0] * 3)],
                                                [vi("x", F, [3])]), lambda e: {"x": floats(3)}, [{}],
      checks=[shape_is("y", 1, 1)])
+case("linear_regressor_features", lambda: model([ml("LinearRegressor", ["x"], coefficients=[1.0] * 6, targets=2)],
+                                                [vi("x", F, [2, "F"])]), FEED_XF, FSIZES, constraints=True)
+case("scaler_per_feature", lambda: model([ml("Scaler", ["x"], offset=[0.5, 1.0, 0.0], scale=[2.0, 1.0, 3.0])],
+                                         [vi("x", F, [2, "F"])]), FEED_XF, FSIZES, constraints=True)
+case("scaler_per_feature_one_row", lambda: model([ml("Scaler", ["x"], offset=[0.5, 1.0], scale=[2.0, 1.0])],
+                                                 [vi("x", F, ["F"])]), lambda e: {"x": floats(e["F"])},
+     [{"F": f} for f in (1, 2, 3)], constraints=True)
+case("scaler_rank3_feature_axis_1", lambda: model([ml("Scaler", ["x"], offset=[0.5, 1.0], scale=[2.0, 1.0])],
+                                                  [vi("x", F, [2, "F", 3])]), lambda e: {"x": floats(2, e["F"], 3)},
+     [{"F": f} for f in (1, 2, 3)], constraints=True)
 case("one_hot_encoder_ints", lambda: model([ml("OneHotEncoder", ["x"], cats_int64s=[0, 1, 2, 5], zeros=1)],
                                            [vi("x", I64, ["N", "L"])]),
      lambda e: {"x": ints(e["N"], e["L"])}, NL_SIZES, checks=[shape_is("y", "N", "L", 4)])
@@ -435,3 +445,25 @@ def test_classifier_without_intercepts_is_unknown_not_a_guess():
                     [vi("x", F, ["N", 3])]), symbolize_spatial=False)
     assert r.values["z"].shape[1] is None and str(r.values["z"].shape[0]) == "N"
     assert any("linearclassifier_y" in w and "intercepts" in w for w in r.warnings), r.warnings
+
+
+@pytest.mark.parametrize("op,rank", [("TreeEnsembleRegressor", 1), ("TreeEnsembleRegressor", 3), ("Normalizer", 3),
+                                     ("LinearRegressor", 3), ("LinearClassifier", 3), ("SVMRegressor", 3)])
+def test_a_rank_onnxruntime_refuses_is_unknown_not_a_shape(op, rank):
+    """These ops take [F] / [N, F] (the tree ensembles [N, F] only): onnxruntime refuses another rank, and the
+    rule gives no shape for it (it used to give [1, targets]), with a warning naming the node."""
+    attrs = {"TreeEnsembleRegressor": dict(n_targets=1, nodes_treeids=[0], nodes_nodeids=[0], nodes_featureids=[0],
+                                           nodes_values=[0.0], nodes_modes=["LEAF"], nodes_truenodeids=[0],
+                                           nodes_falsenodeids=[0], target_treeids=[0], target_nodeids=[0],
+                                           target_ids=[0], target_weights=[1.0]),
+             "Normalizer": dict(norm="L2"), "LinearRegressor": dict(coefficients=[1.0] * 2),
+             "LinearClassifier": dict(coefficients=[1.0] * 2, intercepts=[0.0], classlabels_ints=[0, 1]),
+             "SVMRegressor": dict(coefficients=[1.0] * 2, rho=[0.0], kernel_params=[0.1, 0.0, 3.0])}[op]
+    shape = ["N", 2] if rank == 2 else ["N"] if rank == 1 else ["N", 1, 2]
+    outs = ["y", "z"] if op == "LinearClassifier" else ["y"]
+    m = model([ml(op, ["x"], outs, **attrs)], [vi("x", F, shape)])
+    with pytest.raises(Exception):
+        ort_run(m, {"x": floats(*[2 if d == "N" else d for d in shape])})
+    r = infer(m, symbolize_spatial=False, strict=False)
+    assert all(r.values[o].shape is None for o in outs), [r.values[o].shape for o in outs]
+    assert any(f"({op})" in w_ or f"op {op}" in w_ for w_ in r.warnings), r.warnings

@@ -83,9 +83,46 @@ def image_decoder(ctx: NodeContext, stream: Value, *, pixel_format="RGB"):
 # ---------------------------------------------------------------- ai.onnx.ml
 
 
-@register("Binarizer", "Normalizer", "Scaler", "Imputer", domain=ML, cost=elementwise_cost)
+def _rows(x: Value):
+    """(N, F) of a classifier's / regressor's input: [F] is one row, [N, F] N rows."""
+    if len(x.shape) == 1:
+        return 1, x.shape[0]
+    if len(x.shape) == 2:
+        return x.shape[0], x.shape[1]
+    raise RuleError(f"input must be [F] or [N, F], got rank {len(x.shape)}")
+
+
+def _labels(ints, strings):
+    """(labels, Y's dtype): string labels when given, else int64 ones."""
+    return (list(strings), STRING) if strings else (list(ints or ()), INT64)
+
+
+@register("Binarizer", "Imputer", domain=ML, cost=elementwise_cost)
 def ml_same(ctx: NodeContext, x: Value, **_):
     return Value(x.shape, DType.FLOAT if ctx.op_type != "Binarizer" else x.dtype)
+
+
+@register("Normalizer", domain=ML, cost=elementwise_cost)
+def normalizer(ctx: NodeContext, x: Value, **_):
+    """The input's shape; [F] or [N, F] (onnxruntime refuses a higher rank)."""
+    if len(x.shape) not in (1, 2):
+        raise RuleError(f"input must be [F] or [N, F], got rank {len(x.shape)}")
+    return Value(x.shape, DType.FLOAT)
+
+
+@register("Scaler", domain=ML, cost=elementwise_cost)
+def scaler(ctx: NodeContext, x: Value, *, scale=None, offset=None):
+    """The input's shape. scale and offset: one value each, or one per feature (onnxruntime's feature axis:
+    dim 0 of a 1-D input, else dim 1)."""
+    scale, offset = list(scale or ()), list(offset or ())
+    if not scale or len(scale) != len(offset):
+        raise RuleError(f"scale ({len(scale)} values) and offset ({len(offset)}) must be non-empty and alike")
+    if not x.shape:
+        raise RuleError("input must have rank >= 1")
+    if len(scale) > 1:
+        f = x.shape[0] if len(x.shape) == 1 else x.shape[1]
+        ctx.require_equal(f, len(scale), f"{len(scale)} scales and offsets for {f} features")
+    return Value(x.shape, DType.FLOAT)
 
 
 @register("LabelEncoder", "CategoryMapper", domain=ML, cost=free_cost)
@@ -112,13 +149,24 @@ def tree_ensemble(ctx: NodeContext, x: Value, *, n_targets=None, **_):
     return Value((x.shape[0], n_targets), x.dtype)
 
 
-@register("TreeEnsembleRegressor", "LinearRegressor", domain=ML, cost=free_cost)
-def regressor(ctx: NodeContext, x: Value, *, n_targets=None, targets=None, **_):
-    t = n_targets if ctx.op_type == "TreeEnsembleRegressor" else (targets if targets is not None else 1)
-    if t is None:
+@register("TreeEnsembleRegressor", domain=ML, cost=free_cost)
+def tree_ensemble_regressor(ctx: NodeContext, x: Value, *, n_targets=None, **_):
+    """[N, n_targets]; the input is [N, F] (onnx and onnxruntime refuse another rank)."""
+    if n_targets is None:
         raise RuleError("n_targets attribute missing")
-    n = x.shape[0] if len(x.shape) == 2 else 1
-    return Value((n, t), DType.FLOAT)
+    if len(x.shape) != 2:
+        raise RuleError(f"input must be [N, F], got rank {len(x.shape)}")
+    return Value((x.shape[0], n_targets), DType.FLOAT)
+
+
+@register("LinearRegressor", domain=ML, cost=free_cost)
+def linear_regressor(ctx: NodeContext, x: Value, *, coefficients=None, targets=1, **_):
+    """[N, targets] ([F] is one row); onnxruntime needs len(coefficients) >= targets * F."""
+    n, f = _rows(x)
+    if coefficients and f is not None:
+        ctx.require(sympy.Ge(len(coefficients), int(targets) * sympy.sympify(f)),
+                    f"{len(coefficients)} coefficients must cover {targets} targets x {f} features")
+    return Value((n, int(targets)), DType.FLOAT)
 
 
 @register("OneHotEncoder", domain=ML, cost=free_cost)
@@ -141,20 +189,6 @@ def feature_vectorizer(ctx: NodeContext, *xs: Value, inputdimensions=None):
         ctx.require_equal(r, rows[0], f"input {j} has {r} rows, input 0 {rows[0]}")
     return Value((rows[0], sum(inputdimensions)), DType.FLOAT)
 
-
-
-def _rows(x: Value):
-    """(N, F) of a classifier's / regressor's input: [F] is one row, [N, F] N rows."""
-    if len(x.shape) == 1:
-        return 1, x.shape[0]
-    if len(x.shape) == 2:
-        return x.shape[0], x.shape[1]
-    raise RuleError(f"input must be [F] or [N, F], got rank {len(x.shape)}")
-
-
-def _labels(ints, strings):
-    """(labels, Y's dtype): string labels when given, else int64 ones."""
-    return (list(strings), STRING) if strings else (list(ints or ()), INT64)
 
 
 @register("TreeEnsembleClassifier", domain=ML, cost=free_cost)
