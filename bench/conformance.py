@@ -26,7 +26,7 @@ For each test (its model.onnx and test_data_set_0):
 
 Output: totals side by side, the per-op table (a test counts under every op type its graph uses, subgraphs
 included), the ops with no shapealg rule (and whether onnxruntime can run a test of theirs), the wrong and
-crashing tests with their messages.
+crashing tests with their messages. Which of the tests' ops onnxruntime itself cannot run: bench/ort_can_run.py.
 
 Importable: ``generate_node_tests(dir)``, ``collect(node_dir, suites)``, ``prepare(case_dir)``,
 ``run_case(case_dir, tools)``, ``never_guess(case_dir)``, ``run_all(...)``, ``markdown(results)``.
@@ -462,6 +462,8 @@ def markdown(run: Dict[str, Any]) -> str:
         lines += ["", "## Ops onnx defines with no shapealg rule (whether or not a test uses them)", ""]
         for dom, ops in unruled.items():
             lines.append(f"- {dom or 'ai.onnx'} ({len(ops)}): {', '.join(ops) if ops else 'none'}")
+        if not unruled:
+            lines.append("none: every op of every domain onnx defines (deprecated ones aside) has a rule")
     for t in tools:
         bad = [r for r in results if r["tools"][t]["verdict"] in ("wrong", "crash")]
         if bad:

@@ -38,6 +38,7 @@ class GraphInput:
     shape: Optional[Tuple[MaybeDim, ...]]
     dtype: int
     declared: Optional[Tuple[Union[int, str, None], ...]]  # as the file declares it (dim_value / dim_param / None)
+    kind: str = "tensor"  # "map": an ai.onnx.ml map input (no shape to have; dtype: its values' element type)
 
 
 @dataclass(frozen=True)
@@ -405,6 +406,11 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
         if vname in seen_inputs:
             raise ShapealgError(f"{path}: graph input {vname!r} is declared twice")
         seen_inputs.add(vname)
+        if vi.type.HasField("map_type"):  # a map has no shape: nothing to declare, nothing missing
+            vt = vi.type.map_type.value_type
+            inputs.append(GraphInput(vname, None, int(vt.tensor_type.elem_type) if vt.HasField("tensor_type") else 0,
+                                     None, kind="map"))
+            continue
         decl, dtype = declared_dims(vi)
         if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
                 dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):

@@ -91,7 +91,7 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
     """Walk ``graph``; ``strict`` (default: ``SHAPEALG_STRICT``): an exception in a rule is re-raised."""
     env: Dict[str, Value] = {}
     for gi in graph.inputs:
-        env[gi.name] = Value(gi.shape, gi.dtype)
+        env[gi.name] = Value(gi.shape, gi.dtype, kind=gi.kind)
     for name, init in graph.initializers.items():
         env.setdefault(name, Value(init.dims, init.dtype, init.value, is_initializer=True))
     with assuming() as assume:
@@ -100,7 +100,7 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
         res = walk(graph.nodes, scope)
     values: Dict[str, ValueInfo] = {}
     for gi in graph.inputs:
-        values[gi.name] = ValueInfo(gi.name, gi.shape, gi.dtype, None)
+        values[gi.name] = ValueInfo(gi.name, gi.shape, gi.dtype, None, gi.kind)
     for rec in res.nodes:
         for o in rec.outputs:
             if o:

@@ -24,7 +24,7 @@ class Value:
     dtype: int = 0  # onnx.TensorProto element type; 0 when unknown
     value: Optional[Tuple[Any, ...]] = None  # flattened contents (row-major), when known
     is_initializer: bool = False
-    # "tensor", "sequence" or "optional". A sequence / optional's ``shape`` and ``dtype`` are its elements'
+    # "tensor", "sequence", "optional" or "map" (an ai.onnx.ml map: no shape; dtype its values'). A sequence / optional's ``shape`` and ``dtype`` are its elements'
     # (for a sequence: dims every element shares, None where they may differ); ``elems`` lists the elements
     # when they are known (an empty optional: ()), None when only the element shape is
     kind: str = "tensor"

@@ -182,12 +182,24 @@ def _step(node: Node, scope: Scope) -> NodeResult:
 def _params(node: Node, scope: Scope, sub_records: Sequence[NodeResult]) -> dict:
     d = op_def(node.domain, node.op_type)
     buf_idx = d.buffers if d is not None else ()
-    param_inputs = tuple(x for i, x in enumerate(node.inputs)
-                         if x in scope.inits and scope.inits[x].dtype in FLOAT_TYPES and i not in buf_idx)
+    counts: Dict[str, int] = {}  # input -> its weights: a float initializer's elements, or the op's own count
+    for i, x in enumerate(node.inputs):
+        if x not in scope.inits or i in buf_idx:
+            continue
+        init = scope.inits[x]
+        n = d.weights(node, i, init) if d is not None and d.weights is not None else None
+        if n is None:
+            if init.dtype not in FLOAT_TYPES:
+                continue
+            n = init.numel
+        elif n == 0:  # quantisation metadata (scales, zero points)
+            continue
+        counts[x] = n
+    param_inputs = tuple(counts)
     buffers = sum(scope.inits[x].numel for i, x in enumerate(node.inputs) if i in buf_idx and x in scope.inits)
     sizes: Dict[str, int] = {}
     for x in param_inputs:
-        sizes[scope.param_keys.get(x, x)] = scope.inits[x].numel
+        sizes[scope.param_keys.get(x, x)] = counts[x]
     for r in sub_records:  # what the subgraphs consume (a loop body run several times: once)
         for k, n in r.param_sizes:
             sizes.setdefault(k, n)

@@ -25,8 +25,8 @@ from onnx import TensorProto as T
 from onnx import helper as oh
 from onnx import numpy_helper
 
-from conftest import OrtRunError
-from shapealg import analyze
+from conftest import OrtRunError, run_ort
+from shapealg import analyze, infer
 from shapealg.cost import kv_cache
 from shapealg.dims import evaluate, symbol
 from shapealg.zero_sizes import face_of
@@ -184,7 +184,8 @@ def builder_decoder(n_layers=2, hidden=64, heads=4, kv_heads=2, inter=128, vocab
     sequence_length), attention_mask (batch_size, total_sequence_length), past_key_values.i.key / value
     (batch_size, kv_heads, past_sequence_length, head); GroupQueryAttention (rotary caches, seqlens_k from the
     mask, total_sequence_length from its shape), SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization,
-    the projections as MatMulNBits (4 bits) or MatMul. Returns the model and its float-parameter count."""
+    the projections as MatMulNBits (4 bits) or MatMul. Returns the model and its parameter count (a MatMulNBits
+    weight: its N * K logical weights, not its scales)."""
     head = hidden // heads
     inits, nodes = {}, []
     n_float = 0
@@ -197,10 +198,12 @@ def builder_decoder(n_layers=2, hidden=64, heads=4, kv_heads=2, inter=128, vocab
         return name
 
     def lin(x, out, k, n, seed):
+        nonlocal n_float
         if nbits:
             blk = 16
             init(f"{out}.qw", np.random.default_rng(seed).integers(0, 255, (n, k // blk, blk // 2)).astype(np.uint8))
-            init(f"{out}.sc", _f(n * (k // blk), seed=seed))
+            inits[f"{out}.sc"] = _f(n * (k // blk), seed=seed)  # scales: quantisation metadata, not weights
+            n_float += n * k
             nodes.append(oh.make_node("MatMulNBits", [x, f"{out}.qw", f"{out}.sc"], [out], name=out, domain=MS,
                                       K=k, N=n, bits=4, block_size=blk))
         else:
@@ -504,9 +507,55 @@ def test_genai_model_builder(tmp_path_factory, precision):
                     "-o", str(root / "out"), "-p", precision, "-e", "cpu", "-c", str(root / "cache")],
                    check=True, capture_output=True, cwd=root)
     path = str(root / "out" / "model.onnx")
-    n_params = sum(p.numel() for p in model.parameters()) if precision == "fp32" else None  # int4: scales only
+    # int4: not compared (the builder may keep some layers in float); test_matmulnbits_params checks the count
+    n_params = sum(p.numel() for p in model.parameters()) if precision == "fp32" else None
     a = check_llm(path, params=n_params, runtime_ok=_gqa_runtime_ok, crashes=[(0, 1, 2)], **LLAMA)
     assert a.domain.verdict == "conditional" and "onnxruntime" in a.domain.breaking_constraint.reason
     names = ("batch_size", "sequence_length", "past_sequence_length")
     assert a.is_valid(**dict(zip(names, (4, 7, 0)))) and not a.is_valid(**dict(zip(names, (4, 7, 1))))
     assert not a.is_valid(**dict(zip(names, (1, 200, 57))))  # the rotary caches: 256 positions
+
+
+@pytest.mark.parametrize("bits,block,k", [(4, 16, 64), (4, 32, 40), (8, 16, 48), (2, 16, 32)])
+def test_matmulnbits_params(bits, block, k):
+    """A MatMulNBits weight counts its N * K logical weights (the packed uint8 B holds N * ceil(K / block) *
+    block * bits / 8 bytes: two 4-bit weights a byte), its scales and zero points none; the bias counts. The
+    same model with a float MatMul counts the same. onnxruntime runs it (CPU) at several M."""
+    n, k_blocks = 24, -(-k // block)
+    blob = block * bits // 8
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.integers(0, 255, (n, k_blocks, blob)).astype(np.uint8), "qw"),
+             numpy_helper.from_array(_f(n * k_blocks), "sc"),
+             numpy_helper.from_array(rng.integers(0, 255, (n, -(-k_blocks * bits // 8))).astype(np.uint8), "zp"),
+             numpy_helper.from_array(_f(n), "bias")]
+    node = oh.make_node("MatMulNBits", ["a", "qw", "sc", "zp", "", "bias"], ["y"], name="mm", domain=MS, K=k, N=n,
+                        bits=bits, block_size=block)
+    g = oh.make_graph([node], "g", [oh.make_tensor_value_info("a", T.FLOAT, ["M", k])],
+                      [oh.make_tensor_value_info("y", T.FLOAT, None)], initializer=inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17), oh.make_opsetid(MS, 1)])
+    m.ir_version = 8
+    r = infer(m, symbolize_spatial=False)
+    assert r.total_params == n * k + n, r.total_params
+    assert r.node("mm").params == n * k + n and set(r.node("mm").param_inputs) == {"qw", "bias"}
+    assert analyze(m).to_json()["totals"]["params"] == n * k + n
+    for mm in (1, 2, 5):
+        got = run_ort(m, {"a": (mm, k)})
+        assert got["y"] == (mm, n) == tuple(evaluate(d, {"M": mm}) for d in r.values["y"].shape)
+    # a B whose size does not match K, N, bits and block_size: not counted (an integer tensor), never a guess
+    bad = onnx.ModelProto()
+    bad.CopyFrom(m)
+    next(a for a in bad.graph.node[0].attribute if a.name == "N").i = n + 1
+    assert infer(bad, symbolize_spatial=False).total_params == n
+
+
+def test_matmul_bnb4_params():
+    """MatMulBnb4: B is uint8 [ceil(N * K / 2)], two 4-bit weights a byte; the absmax scales are metadata."""
+    n, k, block = 6, 10, 16
+    inits = [numpy_helper.from_array(np.zeros((n * k + 1) // 2, np.uint8), "qw"),
+             numpy_helper.from_array(_f(-(-n * k // block)), "absmax")]
+    node = oh.make_node("MatMulBnb4", ["a", "qw", "absmax"], ["y"], name="mm", domain=MS, K=k, N=n, block_size=block,
+                        quant_type=1)
+    g = oh.make_graph([node], "g", [oh.make_tensor_value_info("a", T.FLOAT, ["M", k])],
+                      [oh.make_tensor_value_info("y", T.FLOAT, None)], initializer=inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17), oh.make_opsetid(MS, 1)])
+    assert infer(m, symbolize_spatial=False).total_params == n * k

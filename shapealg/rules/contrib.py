@@ -135,8 +135,8 @@ def embed_layer_norm(ctx: NodeContext, ids: Value, segment_ids: Optional[Value],
 @register("MatMulNBits", "MatMulBnb4", domain=MS)
 def matmul_nbits(ctx: NodeContext, a: Value, b: Value, *rest, K=None, N=None, **_):
     """A (..., K) times a packed (K, N) weight -> (..., N); K and N are attributes. MACs: prod(A's batch dims) *
-    K * N. The packed weight is an integer tensor: shapealg's parameter count (floating-point initializers)
-    counts only its scales."""
+    K * N. Parameters: the packed weight counts its N * K logical weights (``packed_weights``), its scales and
+    zero points none (quantisation metadata, as torch counts the unquantised layer)."""
     if K is None or N is None:
         raise RuleError("attributes K and N are required")
     if not a.shape:
@@ -513,6 +513,30 @@ describe("Attention", "MultiHeadAttention", "QAttention", "PackedAttention", "Gr
          cost=rule_counted("attention"))
 describe("MatMulNBits", "MatMulBnb4", "MatMulInteger16", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", domain=MS,
          cost=rule_counted("matmul"))
+
+
+def packed_weights(node, i: int, init) -> Optional[int]:
+    """MatMulNBits' B (uint8 [N, ceil(K / block_size), block_size * bits / 8]) and MatMulBnb4's B (uint8
+    [ceil(N * K / 2)]) hold N * K weights; their scales (input 2) and zero points (input 3) are metadata (0).
+    A B whose size does not match K, N, bits and block_size keeps the default count (None: not a float)."""
+    k, n = node.attrs.get("K"), node.attrs.get("N")
+    if not isinstance(k, int) or not isinstance(n, int) or k < 0 or n < 0:
+        return None
+    if i in (2, 3):
+        return 0
+    if i != 1:
+        return None
+    if node.op_type == "MatMulNBits":
+        bits, blk = node.attrs.get("bits", 4), node.attrs.get("block_size")
+        if not isinstance(bits, int) or not isinstance(blk, int) or blk <= 0 or bits <= 0 or blk * bits % 8:
+            return None
+        packed = n * (-(-k // blk)) * (blk * bits // 8)
+    else:  # MatMulBnb4: two 4-bit weights a byte
+        packed = -(-(n * k) // 2)
+    return n * k if init.numel == packed else None
+
+
+describe("MatMulNBits", "MatMulBnb4", domain=MS, weights=packed_weights)
 # rotary cos / sin caches: state computed from the config, not weights (torch's rotary modules hold them as buffers)
 describe("GroupQueryAttention", domain=MS, buffers=(7, 8))
 describe("RotaryEmbedding", domain=MS, buffers=(2, 3))

@@ -11,7 +11,8 @@ An op's file registers, side by side (``OpDef``):
   ``shapealg analyze`` (under the default convention) and ``shapealg cost`` (under any);
 - its index-bound propagation (``shapealg.bounds``): ``bounds(attrs, ins, in_bounds, out) -> Bounds | None``,
   and whether the rule reads its inputs' bounds (``reads_bounds``);
-- which inputs are buffers (state, not weights: BatchNormalization's running mean / variance).
+- which inputs are buffers (state, not weights: BatchNormalization's running mean / variance);
+- how many weights a packed integer initializer holds (``weights``: MatMulNBits' int4 B holds N * K).
 
 ``@register("Relu", "Sigmoid", cost=elementwise_cost)`` registers a rule; ``describe(...)`` states the other
 facts of ops whose rule lives elsewhere (or that have none yet).
@@ -44,6 +45,9 @@ class OpDef:
     bounds: Optional[Callable] = None       # (attrs, ins, in_bounds, out) -> Bounds | None
     reads_bounds: bool = False              # the rule reads ctx.input_bounds (index checks)
     buffers: Tuple[int, ...] = ()           # input positions holding state, not weights
+    # (node, input position, Initializer) -> the logical weights an initializer there holds (a packed int4
+    # weight: N * K), 0 for quantisation metadata (scales, zero points), None: the default (floats count)
+    weights: Optional[Callable] = None
 
     def rule(self, opset: int) -> Optional[Rule]:
         for since, until, fn in self.rules:
@@ -67,8 +71,9 @@ def op_def(domain: str, op_type: str, create: bool = False) -> Optional[OpDef]:
 
 
 def describe(*op_types: str, domain: str = "", cost: Optional[Callable] = None, bounds: Optional[Callable] = None,
-             reads_bounds: Optional[bool] = None, buffers: Optional[Sequence[int]] = None) -> None:
-    """State an op's cost, bound propagation, bound reading or buffer inputs."""
+             reads_bounds: Optional[bool] = None, buffers: Optional[Sequence[int]] = None,
+             weights: Optional[Callable] = None) -> None:
+    """State an op's cost, bound propagation, bound reading, buffer inputs or packed weights."""
     for op in op_types:
         d = op_def(domain, op, create=True)
         if cost is not None:
@@ -79,6 +84,8 @@ def describe(*op_types: str, domain: str = "", cost: Optional[Callable] = None, 
             d.reads_bounds = reads_bounds
         if buffers is not None:
             d.buffers = tuple(buffers)
+        if weights is not None:
+            d.weights = weights
 
 
 def register(*op_types: str, domain: str = "", since: int = 1, until: int = 10 ** 6, **facts):
