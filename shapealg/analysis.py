@@ -78,9 +78,10 @@ class Analysis:
         dom = self.verdict_domain
         if not self.unknown:
             return dom.summary
-        more = f" and {len(self.unknown) - 5} more" if len(self.unknown) > 5 else ""
-        return (f"holds only for the part analysed ({dom.verdict}: {dom.summary}); not analysed: "
-                + "; ".join(self.unknown[:5]) + more)
+        # the nodes by name only: each one's reason is in ``unknown`` (the JSON's verdict.unknown_nodes)
+        names = [u.split(":", 1)[0].replace("node ", "").replace("'", "").replace("(op ", "(") for u in self.unknown]
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        return f"for the part analysed: {dom.summary}; not analysed: " + ", ".join(names[:3]) + more
 
     @property
     def valid_if(self):

@@ -126,6 +126,11 @@ def widen(dom: Domain, zero_faces: Iterable[ZeroFace]) -> Domain:
             at0 = sympy.And(sympy.Eq(s, 0), f.domain.valid_if)
             if valid_if != sympy.true or at0 != sympy.Eq(s, 0):
                 valid_if = sympy.Or(sympy.And(valid_if, sympy.Ge(s, 1)), at0)
+    free = [f.symbol for f in zero_faces if f.domain is not None and not f.differs
+            and f.domain.verdict == Verdict.SIZE_INVARIANT]
+    if len(free) > 1:  # one phrase for the sizes that may each be 0 with no condition on the others
+        rest = [p for f, p in zip(zero_faces, parts) if f.symbol not in free]
+        parts = [f"{', '.join(free)} may each be 0 (any size of the others)"] + rest
     summary = dom.summary + "; sizes of 0: " + "; ".join(parts)
     return replace(dom, summary=summary, lower_bounds=lower, valid_if=valid_if)
 
