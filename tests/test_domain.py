@@ -637,3 +637,37 @@ def test_finite_set_with_a_period_prints_as_range_and_residues():
     for h, w in pts:
         want = all(bool(c.condition.subs({H: h, W: w})) for c in cs)
         assert bool(dom.valid_if.subs({H: h, W: w})) == want == dom.contains({"H": h, "W": w}), (h, w)
+
+
+def test_congruences_in_two_symbols_are_decided_on_one_period():
+    """timm Swin at a fixed 224 with H, W symbolic: three conditions floor(.)*floor(.) % k == 0 in (H, W), not a
+    product set. Each is periodic in H and W (an integer polynomial of floors of linear forms, mod k), so one
+    period of the grid decides the set exactly: proved, the two conditions implied by the first dropped, and the
+    claimed membership (table lookup) equals the constraints' truth everywhere tried, far beyond one period."""
+    from shapealg.validity.periodic import atom_periods
+    H, W = symbol("H"), symbol("W")
+    a, b = floor(H / 28 + sympy.Rational(6, 7)), floor(W / 28 + sympy.Rational(6, 7))
+    c, d = floor(H / 56 + sympy.Rational(13, 14)), floor(W / 56 + sympy.Rational(13, 14))
+    e, f = floor(H / 112 + sympy.Rational(27, 28)), floor(W / 112 + sympy.Rational(27, 28))
+    assert atom_periods(sympy.Eq(sympy.Mod(a * b, 64), 0)) == {"H": 1792, "W": 1792}
+    assert atom_periods(sympy.Eq(sympy.Mod(H * W + 3 * H, 6), 0)) == {"H": 6, "W": 6}
+    assert atom_periods(sympy.Eq(sympy.Mod(a * b, 64), floor(H / 2))) is None  # not a congruence to a constant
+    assert atom_periods(sympy.Ge(a * b, 64)) is None
+    assert atom_periods(sympy.Eq(sympy.Mod(a * b / 3, 64), 0)) is None  # not an integer polynomial
+    cs = [_c(floor(H / 4) >= 1), _c(floor(W / 4) >= 1), _c(sympy.Eq(sympy.Mod(a * b, 64), 0)),
+          _c(sympy.Eq(sympy.Mod(c * d, 16), 0)), _c(sympy.Eq(sympy.Mod(e * f, 4), 0))]
+    dom = analyze_domain(cs, ["H", "W"])
+    assert dom.exact and dom.verdict == "conditional"
+    assert str(dom.valid_if) == "(H >= 4) & (W >= 4) & Eq(Mod(floor(H/28 + 6/7)*floor(W/28 + 6/7), 64), 0)"
+    assert "not proven" not in dom.summary and len(dom.summary) < 100
+    rng = np.random.default_rng(1)
+    pts = [tuple(int(v) for v in p) for p in rng.integers(1, 9000, size=(400, 2))]
+    pts += [(h, w) for h in range(1, 60, 3) for w in (1, 4, 200, 1768, 1769, 3560)]
+    pts += [(1795 + 1792 * 3, 200), (200, 1792 * 4 + 5), (4931, 3000), (4930, 3001)]
+    for h, w in pts:
+        truth = all(bool(cc.condition.subs({H: h, W: w})) for cc in cs)
+        assert dom.predicts({"H": h, "W": w}) == truth == dom.contains({"H": h, "W": w}), (h, w)
+    for env in ({"H": 5000, "W": 3000}, {"H": 1, "W": 1}):
+        near = dom.nearest_valid(env, k=3)
+        assert len(near) == 3 and all(dom.contains(p) for p in near)
+    assert dom.nearest_valid({"H": 5000, "W": 3000}, k=1)[0] == {"H": 4931, "W": 3000}

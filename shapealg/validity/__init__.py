@@ -25,6 +25,9 @@ How it works (all sizes are positive integers):
   finite bounds the enumeration too. When the exact solutions are every combination of per-symbol values
   (swin fixed at 224: H and W each in 28..227 with ``% 28 < 4``), they become per-symbol sets, and a finite
   set with a period prints as ``lo <= H <= hi`` and ``H % M < k``.
+* A component whose conditions are all congruences (``Mod(P, k) == c`` with P an integer polynomial in floors
+  of one symbol's linear forms: ``floor(H/28 + 6/7)*floor(W/28 + 6/7) % 64 == 0``) is periodic in every symbol;
+  one period of the grid decides it exactly, and conditions the others imply there are dropped (periodic.py).
 * Where none of that applies, a bounded exhaustive evaluation is used, and ``Domain.method`` /
   ``Domain.exact`` say so and up to which bound.
 """

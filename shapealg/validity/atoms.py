@@ -67,9 +67,40 @@ class Component:
     method: str = ""
     bound: Optional[int] = None
     note: str = ""
+    # a periodic component (validity/periodic.py): per symbol (T, L), truth at h >= T repeats with period L, and
+    # ``table[h1 - 1, h2 - 1, ...]`` is the exact truth on 1 .. T + L - 1 (``points`` its valid points there)
+    periods: Optional[Tuple[Tuple[int, int], ...]] = None
+    table: Optional[np.ndarray] = None
     _set: Optional[frozenset] = None
 
+    def reduce(self, t) -> Tuple[int, ...]:
+        """The representative in 1 .. T + L - 1 of a point of a periodic component (the point itself below T)."""
+        return tuple(h if h < T + L else T + (h - T) % L for h, (T, L) in zip(t, self.periods))
+
+    def near(self, x: Sequence[int], k: int) -> np.ndarray:
+        """Valid points of a periodic component around x: every valid point of the smallest box around x (radius
+        4, 16, ... 1024) that holds at least k of them within its radius in L1 (so no valid point outside the box is
+        nearer in L1); the first period's points when none does."""
+        x = np.asarray(x, dtype=np.int64)
+        T = np.asarray([t for t, _ in self.periods], dtype=np.int64)
+        L = np.asarray([l for _, l in self.periods], dtype=np.int64)
+        for r in (4, 16, 64, 256, 1024):
+            axes = [np.arange(max(1, int(v) - r), int(v) + r + 1, dtype=np.int64) for v in x]
+            if np.prod([len(a) for a in axes]) > 5_000_000:
+                break
+            box = grid_points(axes)
+            rep = np.where(box < T + L, box, T + (box - T) % L)
+            ok = self.table[tuple((rep - 1).T)]
+            cand = box[ok]
+            cand = cand[np.abs(cand - x).sum(axis=1) <= r]
+            if len(cand) >= k:
+                return cand
+        return self.points
+
     def _lookup(self, t) -> bool:
+        if self.table is not None:
+            r = self.reduce(t)
+            return all(h >= 1 for h in r) and bool(self.table[tuple(h - 1 for h in r)])
         if self._set is None:
             self._set = frozenset(tuple(int(v) for v in row) for row in self.points)
         return t in self._set

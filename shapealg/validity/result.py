@@ -154,10 +154,10 @@ class Domain:
             x = e[n]
             parts.append([(abs(h - x), (h - x) ** 2, {n: h}) for h in s.nearest(x, k)])
         for c in self._comps:
-            pts = c.points
+            x = np.asarray([e[n] for n in c.names], dtype=np.int64)
+            pts = c.near(x, k) if c.table is not None else c.points
             if pts is None or not len(pts):
                 return []
-            x = np.asarray([e[n] for n in c.names], dtype=np.int64)
             diff = np.abs(pts - x)
             l1 = diff.sum(axis=1)
             l2 = (diff.astype(np.float64) ** 2).sum(axis=1)

@@ -13,6 +13,7 @@ from ..enums import Verdict
 from ._consts import DEFAULT_BOUND_1D, SCAN_LIMIT
 from .atoms import Atom, Component, all_hold
 from .components import solve_component
+from .periodic import decide_periodic
 from .ir import Unsupported
 from .prove import fold_periodic, holds_everywhere
 from .sets import SymbolSet, canonical_set
@@ -156,7 +157,11 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
                 empty = any(s.is_empty for s in folded.values())
                 continue
         if not empty:
-            solve_component(comp, sets, bound)
+            periodic = decide_periodic(comp, sets)
+            if periodic is not None:
+                implied.extend(periodic)
+            else:
+                solve_component(comp, sets, bound)
             product = _as_product(comp)
             if product is not None:  # every combination of per-symbol values: per-symbol sets, no component
                 sets.update(product)
