@@ -208,6 +208,10 @@ def _breaking(solved, atoms, kept, names, bound) -> Optional[Constraint]:
                 cache[i] = solve_atoms([a for a in atoms if a.index <= last], names, bound).verdict
             return cache[i]
         if cand:
+            if verdict_upto(0) != Verdict.SIZE_INVARIANT:  # most often the first candidate itself: one solve
+                hi = 0
+            else:
+                lo = 1
             while lo < hi and not spent():
                 mid = (lo + hi) // 2
                 if verdict_upto(mid) != Verdict.SIZE_INVARIANT:
