@@ -69,10 +69,11 @@ def _valid_faces(analysis) -> list:
                   key=lambda f: (_is_batch(f.symbol), not f.differs))
 
 
-def zero_sizes(analysis, base: Env) -> List[Tuple[Env, str]]:
+def zero_face_sizes(analysis, base: Env) -> List[Tuple[Env, str]]:
     """Sizes on the faces where one dynamic non-image size is 0 (an empty KV cache: the prompt step): per
     face valid somewhere, that symbol at 0 and the others at the face's valid size nearest ``base``; then,
-    per face that also has an invalid region, one size there predicted invalid."""
+    per face that also has an invalid region, one size there predicted invalid. A face never valid is not run
+    (onnxruntime's kernels may kill the process there: GroupQueryAttention at batch 0)."""
     valid, invalid = [], []
     for f in _valid_faces(analysis):
         dom, s = f.domain, f.symbol
@@ -116,7 +117,7 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
     Symbols that look like a batch dim get 1 and one size with 2. ``n`` caps the number of sizes
     (taken round-robin over the categories, so every category keeps its first picks). Where a dynamic
     non-image size may be 0 (``Analysis.zero_faces``), it is run at 0 on each face valid somewhere
-    (``zero_sizes``), second in the round-robin order after the base size.
+    (``zero_face_sizes``), second in the round-robin order after the base size.
     """
     dom = analysis.domain
     ev = evaluator_for(analysis)
@@ -144,7 +145,7 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
 
     add("base", "a valid size near the reference")
     # one symbol at 0 (an empty KV cache), on each face of the valid set that has a valid size
-    cats["zero"] = zero_sizes(analysis, base)
+    cats["zero"] = zero_face_sizes(analysis, base)
     # boundaries: each lower bound, one below, two above; also all symbols at once
     for s in varied:
         for d, why in ((0, "lower bound"), (-1, "one below the lower bound"), (1, "lower bound + 1"),
