@@ -14,7 +14,7 @@ from .explain import ChainStep, Fix, fake_dynamic_dims, formula_chain, suggest_f
 from .infer import InferResult, infer
 from .progress import step
 from .source import Source, load
-from .zero_sizes import ZeroFace, face_of, faces, widen
+from .zero_sizes import ZeroFace, domain_at, faces, widen
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,8 @@ class Analysis:
         """Whether the model runs at these sizes (the module's answer for a torch module; a size at 0 is
         answered by its face). None when the analysed part runs there but part of the graph was not analysed
         (``unknown``): the answer is never stronger than what was analysed."""
-        f = face_of(self.zero_faces, sizes)
-        if f is None:
-            ok = self.verdict_domain.contains(sizes)
-        else:
-            ok = f.domain.contains({k: v for k, v in sizes.items() if k != f.symbol})
+        dom, at = domain_at(self.verdict_domain, self.zero_faces, sizes)
+        ok = dom.contains(at)
         return None if ok and self.unknown else ok
 
     def to_json(self) -> dict:

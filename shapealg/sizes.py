@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .records import Constraint, ShapealgError
-from .zero_sizes import face_of
+from .zero_sizes import domain_at
 
 
 def spatial_symbols(analysis) -> List[str]:
@@ -81,15 +81,11 @@ def check_sizes(analysis, envs: Sequence[Dict[str, int]], k: int = 3) -> List[Si
     out = []
     verdict_dom = getattr(analysis, "verdict_domain", analysis.domain)  # a torch module's own set when it differs
     for env in envs:
-        try:
-            face = face_of(getattr(analysis, "zero_faces", ()), env)
+        try:  # a size at 0: the face's domain over the other sizes
+            dom, at = domain_at(verdict_dom, getattr(analysis, "zero_faces", ()), env)
         except ValueError as e:
             raise ShapealgError(str(e)) from None
-        if face is None:
-            dom, at, extra = verdict_dom, env, {}
-        else:  # a size at 0: the face's domain over the other sizes
-            dom, extra = face.domain, {face.symbol: 0}
-            at = {n: v for n, v in env.items() if n != face.symbol}
+        extra = {k: v for k, v in env.items() if k not in at}
         ok = dom.contains(at)
         blocking = None if ok else dom.blocking(at)
         nearest = () if ok else tuple({**n, **extra} for n in dom.nearest_valid(at, k))

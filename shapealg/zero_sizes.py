@@ -10,7 +10,7 @@ named (it holds for size >= 1 only). One size at 0 at a time, the others >= 1; a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import sympy
 
@@ -146,3 +146,12 @@ def face_of(zero_faces: Iterable[ZeroFace], sizes: Mapping[str, int]) -> Optiona
         raise ValueError(f"sizes of 0 for {', '.join(zeros)}: not analysed (one dynamic non-image size at 0 at a "
                          f"time is)")
     return by[zeros[0]]
+
+
+def domain_at(domain: Domain, zero_faces: Iterable[ZeroFace], sizes: Mapping[str, int]) -> Tuple[Domain, Dict[str, int]]:
+    """(the domain that answers at ``sizes``, the sizes it is asked at): ``domain`` itself when no size is 0,
+    else the face's domain over the other sizes. ValueError when the sizes are not on an analysed face."""
+    f = face_of(zero_faces, sizes)
+    if f is None:
+        return domain, dict(sizes)
+    return f.domain, {k: int(v) for k, v in sizes.items() if k != f.symbol}

@@ -8,6 +8,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..records import ShapealgError
+from ..zero_sizes import domain_at
 from .evaluator import Evaluator, evaluator_for
 from .report import PlannedSize, label_of
 
@@ -45,15 +46,63 @@ def _next_prime(n: int) -> int:
     return n
 
 
-def _predicts(domain, env: Env) -> bool:
+def _predicts(analysis, env: Env) -> bool:
     """What the analysis predicts at env: membership, except that a never-valid verdict predicts every size
-    invalid (the verdict is the claim users read; a size that runs must then show up as a surprise)."""
+    invalid (the verdict is the claim users read; a size that runs must then show up as a surprise). A size
+    with one symbol at 0 is answered by that face's domain (``zero_sizes.domain_at``)."""
+    try:
+        domain, at = domain_at(analysis.domain, analysis.zero_faces, env)
+    except ValueError:
+        return False
     if domain.verdict == "never-valid":
         return False
     try:
-        return bool(domain.contains(env))
+        return bool(domain.contains(at))
     except ValueError:
         return False
+
+
+def _valid_faces(analysis) -> list:
+    """The faces at 0 valid somewhere: one where some value takes another shape than its formula first, a
+    batch dim's last."""
+    return sorted((f for f in analysis.zero_faces if f.valid_somewhere),
+                  key=lambda f: (_is_batch(f.symbol), not f.differs))
+
+
+def zero_face_sizes(analysis, base: Env) -> List[Tuple[Env, str]]:
+    """Sizes on the faces where one dynamic non-image size is 0 (an empty KV cache: the prompt step): per
+    face valid somewhere, that symbol at 0 and the others at the face's valid size nearest ``base``; then,
+    per face that also has an invalid region, one size there predicted invalid. A face never valid is not run
+    (onnxruntime's kernels may kill the process there: GroupQueryAttention at batch 0)."""
+    valid, invalid = [], []
+    for f in _valid_faces(analysis):
+        dom, s = f.domain, f.symbol
+        rest = {k: v for k, v in base.items() if k != s}
+        def on_face(env, s=s):  # the symbols in base's order, s at 0
+            return {k: 0 if k == s else env[k] for k in base}
+        try:
+            near = dom.nearest_valid(rest, k=1)
+        except ValueError:
+            near = []
+        if not near:
+            continue
+        at = {**rest, **{k: int(v) for k, v in near[0].items()}}
+        valid.append((on_face(at), f"{s} = 0 (valid there)"))
+        if dom.verdict == "size-invariant":
+            continue
+        tries = [(k, at[k] + d) for k in at for d in (-1, 1)]  # the boundary of the face's set first, then beyond
+        tries += [(k, at[k] * 2 ** e) for e in range(1, 7) for k in at]
+        for k, v in tries:
+            env = {**at, k: v}
+            if v < 1:
+                continue
+            try:
+                if not dom.contains(env):
+                    invalid.append((on_face(env), f"{s} = 0, {k} = {v} (predicted invalid there)"))
+                    break
+            except ValueError:
+                break
+    return valid + invalid
 
 
 def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
@@ -66,7 +115,9 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
     doubling, while the predicted activation memory stays within ``memory_budget`` bytes (the first
     size over it is returned with ``over_budget=True``, so the report can say it was skipped).
     Symbols that look like a batch dim get 1 and one size with 2. ``n`` caps the number of sizes
-    (taken round-robin over the categories, so every category keeps its first picks).
+    (taken round-robin over the categories, so every category keeps its first picks). Where a dynamic
+    non-image size may be 0 (``Analysis.zero_faces``), it is run at 0 on each face valid somewhere
+    (``zero_face_sizes``), second in the round-robin order after the base size.
     """
     dom = analysis.domain
     ev = evaluator_for(analysis)
@@ -93,6 +144,8 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
             cats.setdefault(cat, []).append((env, why))
 
     add("base", "a valid size near the reference")
+    # one symbol at 0 (an empty KV cache), on each face of the valid set that has a valid size
+    cats["zero"] = zero_face_sizes(analysis, base)
     # boundaries: each lower bound, one below, two above; also all symbols at once
     for s in varied:
         for d, why in ((0, "lower bound"), (-1, "one below the lower bound"), (1, "lower bound + 1"),
@@ -184,7 +237,7 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
             add("large", f"large, not square ({s0} 4x)", **env)
 
     # round-robin over categories, deduplicated
-    order = ["base", "boundary", "finite", "residue", "prime", "odd", "common", "finite-neighbour", "invalid",
+    order = ["base", "zero", "boundary", "finite", "residue", "prime", "odd", "common", "finite-neighbour", "invalid",
              "batch", "large"]
     queues = [list(cats.get(c, [])) for c in order]
     seen = set()
@@ -207,19 +260,22 @@ def choose_sizes(analysis, n: Optional[int] = None, memory_budget: Optional[int]
 def plan(analysis, ev: Evaluator, env: Env, why: str, memory_budget: Optional[int]) -> PlannedSize:
     mem, _ = ev.memory(env)
     over = memory_budget is not None and mem > memory_budget
-    return PlannedSize(dict(env), why, _predicts(analysis.domain, env), mem, over)
+    return PlannedSize(dict(env), why, _predicts(analysis, env), mem, over)
 
 
 def sample_sizes(analysis, n: int, seed: int = 0, memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
                  high: Optional[int] = None) -> Tuple[PlannedSize, ...]:
     """``n`` random sizes (seeded): half uniform in [1, high] per symbol (default 4x the reference
-    size), half the valid sizes nearest to random points (so a locked model gets valid ones too)."""
+    size), half the valid sizes nearest to random points (so a locked model gets valid ones too); where a
+    size may be 0 (``Analysis.zero_faces``), every fourth is the valid size nearest to a random one on a face
+    (that size at 0)."""
     dom = analysis.domain
     ev = evaluator_for(analysis)
     syms = symbols_of(analysis)
     spatial = spatial_of(analysis)
     rng = np.random.default_rng(seed)
     lb = {s: max(1, int(dom.lower_bounds.get(s, 1))) for s in syms}
+    faces = _valid_faces(analysis)
     out: List[PlannedSize] = []
     seen = set()
     tries = 0
@@ -233,7 +289,17 @@ def sample_sizes(analysis, n: int, seed: int = 0, memory_budget: Optional[int] =
             hi = high or max(4 * (64 if s in spatial else 16), 2 * lb[s])
             env[s] = int(rng.integers(1, hi + 1))
         why = "random"
-        if len(out) % 2 == 1 and dom.verdict != "never-valid":
+        if len(out) % 4 == 3 and faces:  # every fourth: on a face of the valid set (one symbol at 0)
+            f = faces[(len(out) // 4) % len(faces)]
+            try:
+                near = f.domain.nearest_valid({k: v for k, v in env.items() if k != f.symbol}, k=1)
+            except ValueError:
+                near = []
+            if near:
+                env.update({k: int(v) for k, v in near[0].items()})
+                env[f.symbol] = 0
+                why = f"valid size nearest to a random one, {f.symbol} = 0"
+        elif len(out) % 2 == 1 and dom.verdict != "never-valid":
             try:
                 near = dom.nearest_valid(env, k=1)
             except ValueError:
@@ -259,8 +325,9 @@ def as_plans(analysis, sizes, memory_budget) -> Tuple[PlannedSize, ...]:
         if isinstance(s, PlannedSize):
             out.append(s)
             continue
+        zero_ok = [f.symbol for f in analysis.zero_faces if f.domain is not None]
         if isinstance(s, str):
-            env = parse_size(s, spatial, syms)
+            env = parse_size(s, spatial, syms, zero_ok=zero_ok)
         elif isinstance(s, Mapping):
             unknown = [k for k in s if str(k) not in syms]
             if unknown:
@@ -275,5 +342,9 @@ def as_plans(analysis, sizes, memory_budget) -> Tuple[PlannedSize, ...]:
             env.update({k: int(v) for k, v in zip(spatial, s)})
         else:
             raise ShapealgError(f"size {s!r}: expected '224x224', a dict of symbol sizes or a tuple")
+        try:
+            domain_at(analysis.domain, analysis.zero_faces, env)
+        except ValueError as e:  # a size of 0 off every analysed face: nothing is claimed there
+            raise ShapealgError(f"size {label_of(env, spatial)}: {e}") from None
         out.append(plan(analysis, ev, env, "given", memory_budget))
     return tuple(out)

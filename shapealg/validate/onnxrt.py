@@ -7,6 +7,7 @@ from typing import AbstractSet, Dict, List, Mapping, Optional, Tuple
 import onnx
 
 from ..records import ShapealgError
+from ..zero_sizes import domain_at
 from .evaluator import Evaluator
 from .report import Mismatch, SizeOutcome
 
@@ -183,9 +184,14 @@ def _descendants(succ: Mapping[str, set], start: str) -> set:
     return seen
 
 
-def _violated_nodes(domain, env: Env) -> List[str]:
-    """Nodes with at least one constraint violated at env, in constraint order."""
+def _violated_nodes(analysis, env: Env) -> List[str]:
+    """Nodes with at least one constraint violated at env, in constraint order (a face's constraints at a size
+    with one symbol at 0)."""
     out: List[str] = []
+    try:
+        domain, env = domain_at(analysis.domain, analysis.zero_faces, env)
+    except ValueError:
+        return out
     try:
         e = domain._env(env)
         for a in domain._atoms:
@@ -242,9 +248,11 @@ def compare(ev: Evaluator, env: Env, shapes: Mapping[str, Tuple[int, ...]], prod
     return tuple(mism), checked, unknown
 
 
-def safe_blocking(dom, env):
+def safe_blocking(analysis, env):
+    """The first constraint that fails at env (a face's at a size with one symbol at 0), or None."""
     try:
-        return dom.blocking(env)
+        dom, at = domain_at(analysis.domain, analysis.zero_faces, env)
+        return dom.blocking(at)
     except ValueError:
         return None
 
@@ -273,7 +281,7 @@ def judge_ort(a, ev, env, pv, blamed, r, succ, ops, producer, base, agreed: int 
                            note="" if fn else "the runtime's message names no node")
     if fn == blamed.node:
         return SizeOutcome(**base, outcome="failed-as-predicted", failing_node=fn, error=r.error, note="")
-    violated = _violated_nodes(a.domain, env)
+    violated = _violated_nodes(a, env)
     if fn in violated:
         return SizeOutcome(**base, outcome="failed-as-predicted", failing_node=fn, error=r.error,
                            note=f"{fn} has a violated constraint too")

@@ -91,7 +91,7 @@ class SizeOutcome:
             s = f"all {self.checked} formulas hold" + (f" ({self.unknown} values unknown)" if self.unknown else "")
             if self.torch is not None and self.torch.modules_checked:
                 s += f"; torch: {self.torch.modules_checked} submodules' outputs checked"
-            return s
+            return s + (f" ({self.note})" if self.note else "")
         if o == "mismatch":
             m = self.mismatches[0]
             more = f" (+{len(self.mismatches) - 1} more)" if len(self.mismatches) > 1 else ""
@@ -211,7 +211,8 @@ class ValidationReport:
 
 
 def label_of(size: Mapping[str, int], spatial: Sequence[str] = ()) -> str:
-    sp = [s for s in spatial if s in size]
+    """'224x224 N=1': the spatial sizes unnamed, the others named; a size with a 0 names every symbol."""
+    sp = [s for s in spatial if s in size] if 0 not in size.values() else []
     if sp and len(sp) == len(size):
         return "x".join(str(size[s]) for s in sp)
     head = "x".join(str(size[s]) for s in sp)

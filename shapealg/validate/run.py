@@ -135,7 +135,7 @@ def validate(
     flat = ev.flat(session.probed) if session is not None and session.probed else None
     ctx = _Context(a, ev, graph_links(a), runtime, session, const_shapes, flat, module, formulas, device, seed)
     results: List[SizeOutcome] = []
-    blamed = _blamed(dom, plans)
+    blamed = _blamed(a, plans)
     for i, plan in enumerate(plans):
         ts = time.perf_counter()
         if plan.over_budget:
@@ -145,6 +145,7 @@ def validate(
                                    f"{(memory_budget or 0) / 2 ** 20:.0f} MiB")
         else:
             res = _one_size(ctx, plan, blamed.get(i))
+            res = _face_note(ev, res)
         res = replace(res, seconds=time.perf_counter() - ts)
         results.append(res)
         if progress is not None:
@@ -260,13 +261,31 @@ class _Context:
     seed: int
 
 
-def _blamed(dom, plans) -> dict:
-    """{plan index: the constraint that blocks it} for the sizes predicted invalid (one vectorised pass)."""
+def _blamed(a, plans) -> dict:
+    """{plan index: the constraint that blocks it} for the sizes predicted invalid (one vectorised pass; a
+    size with one symbol at 0 is asked of its face, one at a time)."""
     idx = [i for i, p in enumerate(plans) if not p.predicted_valid and not p.over_budget]
+    out = {i: safe_blocking(a, plans[i].size) for i in idx if any(v == 0 for v in plans[i].size.values())}
+    idx = [i for i in idx if i not in out]
     try:
-        return dict(zip(idx, dom.blocking_many([plans[i].size for i in idx])))
+        out.update(zip(idx, a.domain.blocking_many([plans[i].size for i in idx])))
     except ValueError:
-        return {i: safe_blocking(dom, plans[i].size) for i in idx}
+        out.update({i: safe_blocking(a, plans[i].size) for i in idx})
+    return out
+
+
+def _face_note(ev: Evaluator, res: SizeOutcome) -> SizeOutcome:
+    """At a size with one symbol at 0 where some value's formula does not hold (zero_sizes.ZeroFace.differs),
+    the note says those values were compared with the face's shape."""
+    if res.outcome not in ("agree", "mismatch") or not any(v == 0 for v in res.size.values()):
+        return res
+    over = ev.face_shapes(res.size) or {}
+    if not over:
+        return res
+    zero = next(k for k, v in res.size.items() if v == 0)
+    names = ", ".join(sorted(over)[:3]) + (" ..." if len(over) > 3 else "")
+    note = f"{zero} = 0: {len(over)} value(s) compared with their shape there, not their formula: {names}"
+    return replace(res, note=f"{res.note}; {note}" if res.note else note)
 
 
 def _one_size(ctx: _Context, plan: PlannedSize, blamed=None) -> SizeOutcome:

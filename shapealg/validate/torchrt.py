@@ -75,13 +75,13 @@ def judge_torch(ev: Evaluator, env: Env, pv: bool, tr: TorchRun, outputs: Sequen
                            torch=tr, note="the torch module failed")
     if not pv:
         return SizeOutcome(**base, outcome="surprise-ran", torch=tr, note="the torch module ran")
-    dims = ev.dims_at(env)
+    _, shape_at = ev.shapes_at(env)
     mism: List[Mismatch] = []
     checked = unknown = 0
     pairs = list(zip(outputs, tr.output_shapes)) if len(outputs) == len(tr.output_shapes) else \
         list(zip(outputs[:1], tr.output_shapes[:1]))
     for name, got in pairs:
-        exp = ev.shape_at(name, dims)
+        exp = shape_at(name)
         if exp is None or any(d is None for d in exp):
             unknown += 1
             continue
