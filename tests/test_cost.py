@@ -487,3 +487,39 @@ def test_parse_range():
     for bad in ("0:5", "5:1", "x", "1:2:3:4", ""):
         with pytest.raises(ShapealgError):
             parse_range(bad)
+
+
+def test_quantized_models_count_their_integer_weights(tmp_path):
+    """onnxruntime's own quantizer: in QDQ form each weight is an int8 initializer feeding DequantizeLinear (its
+    scale and zero point are metadata), so the total equals the float model's parameters exactly; in QOperator
+    form (quantize_dynamic) the ConvInteger / MatMulInteger nodes hold exactly the float model's weight tensors
+    (was: only their scales were counted)."""
+    import torch
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10), nn.ReLU(),
+                      nn.Linear(10, 4))
+    n_float = sum(p.numel() for p in m.parameters())
+    n_weights = sum(p.numel() for name, p in m.named_parameters() if name.endswith("weight"))
+    f, q1, q2 = (str(tmp_path / n) for n in ("m.onnx", "qdq.onnx", "qop.onnx"))
+    torch.onnx.export(m, (torch.randn(1, 3, 8, 8),), f, dynamo=False)
+    name = onnx.load(f).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{name: np.random.default_rng(i).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+                            for i in range(2)])
+
+        def get_next(self):
+            return next(self.it, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(f, q1, Reader(), quant_format=QuantFormat.QDQ, weight_type=QuantType.QInt8)
+        quantize_dynamic(f, q2, weight_type=QuantType.QInt8)
+    qdq = analyze(q1).result
+    assert "DequantizeLinear" in {n.op_type for n in qdq.nodes}
+    assert qdq.total_params == n_float == 3158
+    qop = analyze(q2).result
+    integer = [n for n in qop.nodes if n.op_type in ("ConvInteger", "MatMulInteger")]
+    assert len(integer) == 3 and sum(n.params for n in integer) == n_weights

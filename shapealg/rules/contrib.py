@@ -17,6 +17,7 @@ from ..records import Value
 from ..costmodel import rule_counted
 from ._util import norm_axis, unidirectional
 from .linear import matmul
+from .quant import quantized_weights
 from .norm import norm_cost
 from .registry import NodeContext, RuleError, describe, register
 from .space import require_divisible
@@ -537,6 +538,9 @@ def packed_weights(node, i: int, init) -> Optional[int]:
 
 
 describe("MatMulNBits", "MatMulBnb4", domain=MS, weights=packed_weights)
+describe("MatMulInteger16", domain=MS, weights=quantized_weights((0, 1), ()))
+describe("DynamicQuantizeMatMul", domain=MS, weights=quantized_weights((1,), (2, 3)))
+describe("MatMulIntegerToFloat", domain=MS, weights=quantized_weights((0, 1), (2, 3, 4, 5)))
 # rotary cos / sin caches: state computed from the config, not weights (torch's rotary modules hold them as buffers)
 describe("GroupQueryAttention", domain=MS, buffers=(7, 8))
 describe("RotaryEmbedding", domain=MS, buffers=(2, 3))

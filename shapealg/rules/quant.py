@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..dims import ceildiv
-from ..enums import DType
+from ..enums import INT_TYPES, DType
 from ..records import Value
 from ._util import norm_axis
 from .conv import conv
@@ -94,7 +94,23 @@ def qlinear_matmul_cost(node, view, conv) -> OpCost:
     return matmul_count(node, view, conv, node.inputs[0], node.inputs[3] if len(node.inputs) > 3 else "")
 
 
-describe("ConvInteger", cost=conv_cost)
-describe("QLinearConv", cost=qlinear_conv_cost)
-describe("QLinearMatMul", cost=qlinear_matmul_cost)
-describe("QuantizeLinear", "DequantizeLinear", cost=elementwise_cost)
+def quantized_weights(weights: tuple, metadata: tuple):
+    """The weights of a quantized op (OpDef.weights): an integer initializer at a position in ``weights`` holds
+    its elements as weights (an int8 Conv kernel); scales and zero points (``metadata``) hold none; anything
+    else keeps the default (a float initializer's elements)."""
+    def count(node, i: int, init) -> Optional[int]:
+        if i in metadata:
+            return 0
+        if i in weights and init.dtype in INT_TYPES:
+            return init.numel
+        return None
+    return count
+
+
+describe("ConvInteger", cost=conv_cost, weights=quantized_weights((0, 1), (2, 3)))
+describe("QLinearConv", cost=qlinear_conv_cost, weights=quantized_weights((0, 3, 8), (1, 2, 4, 5, 6, 7)))
+describe("QLinearMatMul", cost=qlinear_matmul_cost, weights=quantized_weights((0, 3), (1, 2, 4, 5, 6, 7)))
+describe("MatMulInteger", weights=quantized_weights((0, 1), (2, 3)))
+# a weight stored quantized (QDQ): the integer initializer feeding DequantizeLinear is the weight, counted once there
+describe("DequantizeLinear", cost=elementwise_cost, weights=quantized_weights((0,), (1, 2)))
+describe("QuantizeLinear", cost=elementwise_cost, weights=quantized_weights((), (1, 2)))
