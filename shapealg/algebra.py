@@ -21,7 +21,7 @@ import contextlib
 import math
 from fractions import Fraction
 from functools import lru_cache
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import sympy
 
@@ -551,21 +551,41 @@ def _plain_floor(a: tuple) -> bool:
         _single_var(body[0][0][0][0]) is None
 
 
-def _eval_at(p: tuple, x: tuple, v: int) -> Fraction:
-    """p at x = v (p's atoms all built from x)."""
-    out = Fraction(0)
+@lru_cache(maxsize=None)
+def _int_evaluator(p: tuple, x: tuple) -> Tuple[Callable[[int], int], int]:
+    """(fn, den) with fn(v) == den * p(x = v) exactly, in integer arithmetic (p's atoms all built from x; a
+    floor(N/q) atom is fnN(v) // (denN * q), Python's exact floor division)."""
+    den = 1
+    for _m, c in p:
+        den = den * Fraction(c).denominator // math.gcd(den, Fraction(c).denominator)
+    terms = []
     for m, c in p:
-        t = Fraction(c)
+        k = int(Fraction(c) * den)
+        atoms = []
         for a, e in m:
-            t *= _eval_atom(a, x, v) ** e
-        out += t
-    return out
+            if a == x:
+                atoms.append((None, 0, e))
+            else:
+                fn, d = _int_evaluator(a[1], x)
+                atoms.append((fn, d * a[2], e))
+        terms.append((k, tuple(atoms)))
+    terms = tuple(terms)
+
+    def fn(v: int) -> int:
+        out = 0
+        for k, atoms in terms:
+            t = k
+            for f, d, e in atoms:
+                t *= (v if f is None else f(v) // d) ** e
+            out += t
+        return out
+    return fn, den
 
 
-def _eval_atom(a: tuple, x: tuple, v: int) -> int:
-    if a == x:
-        return v
-    return math.floor(_eval_at(a[1], x, v) / a[2])
+def _eval_at(p: tuple, x: tuple, v: int) -> Fraction:
+    """p at x = v (p's atoms all built from x), exactly."""
+    fn, den = _int_evaluator(p, x)
+    return Fraction(fn(v), den)
 
 
 def _merge_measure(p: tuple) -> Tuple[int, int]:
@@ -607,7 +627,8 @@ def _merge_floors(p: tuple) -> tuple:
         if period > MAX_PERIOD:
             continue
         part = _poly({m: c for m, c, _i in terms} | ({((x, 1),): lin} if lin else {}))
-        vals = [int(_eval_at(part, x, v)) for v in range(period + 1)]
+        fn, den = _int_evaluator(part, x)  # den == 1: integer coefficients (checked above)
+        vals = [fn(v) // den for v in range(period + 1)]
         steps = {vals[v + 1] - vals[v] for v in range(period)} - {0}
         if len(steps) != 1:
             continue

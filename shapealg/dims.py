@@ -132,7 +132,7 @@ def mod(n: MaybeDim, d: MaybeDim) -> MaybeDim:
         return n % d
     if isinstance(d, int) and d > 0:
         return as_dim(_algebra.mod(n, d))
-    return canon(sympy.Mod(n, d))
+    return canon(sympy.Mod(n, d, evaluate=False))  # decided by canon (ranges), not by sympy's costly eval
 
 
 def exactdiv(n: MaybeDim, d: MaybeDim) -> MaybeDim:
