@@ -249,7 +249,7 @@ def unknown_parts(res: InferResult) -> List[str]:
     used = {x for n in res.nodes for x in n.inputs if x} | set(res.graph.outputs)
     out: List[str] = []
     for gi in res.graph.inputs:
-        if gi.name in used and gi.kind == "tensor" and not _known(gi.shape):
+        if gi.name in used and gi.kind in ("tensor", "sequence", "optional") and not _known(gi.shape):
             out.append(f"input {gi.name!r}: shape unknown")
     for n in res.nodes:
         bad = [d for d in n.diagnostics if d.kind in _NOT_ANALYSED]

@@ -38,7 +38,8 @@ class GraphInput:
     shape: Optional[Tuple[MaybeDim, ...]]
     dtype: int
     declared: Optional[Tuple[Union[int, str, None], ...]]  # as the file declares it (dim_value / dim_param / None)
-    kind: str = "tensor"  # "map": an ai.onnx.ml map input (no shape to have; dtype: its values' element type)
+    kind: str = "tensor"  # "map": an ai.onnx.ml map input (no shape to have; dtype: its values' element type);
+    # "sequence" / "optional": ``shape`` / ``dtype`` are the elements' (Value.kind), the count unknown
 
 
 @dataclass(frozen=True)
@@ -411,6 +412,9 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
             inputs.append(GraphInput(vname, None, int(vt.tensor_type.elem_type) if vt.HasField("tensor_type") else 0,
                                      None, kind="map"))
             continue
+        if vi.type.HasField("sequence_type") or vi.type.HasField("optional_type"):
+            inputs.append(_container_input(vname, vi, overrides, used, path, warnings))
+            continue
         decl, dtype = declared_dims(vi)
         if decl is not None and any(d is None for d in decl) and vi.type.tensor_type.HasField("shape") and any(
                 dd.HasField("dim_value") and dd.dim_value < 0 for dd in vi.type.tensor_type.shape.dim):
@@ -431,6 +435,23 @@ def _read(model: onnx.ModelProto, path: str, model_dir: Optional[str], shapes, s
     return Graph(path=path, inputs=tuple(inputs), outputs=tuple(text(o.name) for o in g.output), initializers=inits,
                  nodes=tuple(nodes), opsets=opsets, producer=text(model.producer_name), warnings=tuple(warnings),
                  zero_ok=tuple(zero_ok))
+
+
+def _container_input(vname: str, vi, overrides, used, path: str, warnings: list) -> GraphInput:
+    """A sequence / optional graph input: its element tensor's declared shape (dim_params become symbols, as a
+    tensor input's do), the number of elements unknown. A sequence of sequences (or any element that is not a
+    tensor) has no element shape to take: unknown, with a warning."""
+    kind = "sequence" if vi.type.HasField("sequence_type") else "optional"
+    et = (vi.type.sequence_type if kind == "sequence" else vi.type.optional_type).elem_type
+    if not et.HasField("tensor_type"):
+        warnings.append(f"{path}: input {vname!r} is {'an' if kind == 'optional' else 'a'} {kind} of non-tensor elements; what depends on it is unknown")
+        return GraphInput(vname, None, 0, None, kind=kind)
+    elem = onnx.ValueInfoProto(name=vi.name, type=et)
+    decl, dtype = declared_dims(elem)
+    dims = _input_dims(vname, decl, dtype, overrides, False, used, path)
+    if dims is None:
+        warnings.append(f"{path}: input {vname!r} ({kind}) declares no element shape; what depends on it is unknown")
+    return GraphInput(vname, dims, int(dtype), decl, kind=kind)
 
 
 @dataclass(frozen=True)

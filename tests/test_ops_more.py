@@ -920,3 +920,39 @@ def test_constraints_on_data_dependent_sizes_stay_out_of_the_valid_set():
     j = to_json(a)
     assert j["runtime_constraints"] and j["verdict"]["class"] == "size-invariant"
     assert "checked only at run time" in str(a)
+
+
+def test_sequence_and_optional_graph_inputs_take_their_element_shapes():
+    """A graph input that is a sequence (optional) of tensors declares its elements' shape: the reader takes it
+    (dim_params become symbols), so SequenceAt / OptionalGetElement give exact formulas, checked against
+    onnxruntime at several sizes; an undeclared element shape stays unknown, with a warning."""
+    import onnxruntime as ort
+    from shapealg import analyze
+    from shapealg.dims import evaluate
+    seq_t = oh.make_sequence_type_proto(oh.make_tensor_type_proto(T.FLOAT, ["N", 3]))
+    opt_t = oh.make_optional_type_proto(oh.make_tensor_type_proto(T.FLOAT, ["M", 2]))
+    g = oh.make_graph(
+        [oh.make_node("SequenceAt", ["s", "i"], ["a"]), oh.make_node("Relu", ["a"], ["y"]),
+         oh.make_node("SequenceLength", ["s"], ["n"]),
+         oh.make_node("OptionalGetElement", ["o"], ["b"]), oh.make_node("Transpose", ["b"], ["z"], perm=[1, 0])],
+        "g", [oh.make_value_info("s", seq_t), oh.make_value_info("o", opt_t),
+              oh.make_tensor_value_info("i", T.INT64, [])],
+        [oh.make_tensor_value_info("y", T.FLOAT, None), oh.make_tensor_value_info("n", T.INT64, None),
+         oh.make_tensor_value_info("z", T.FLOAT, None)])
+    model = oh.make_model(g, opset_imports=[oh.make_opsetid("", 18)])
+    a = analyze(model)
+    assert a.verdict != "partial", a.unknown
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n, m in [(1, 1), (2, 5), (7, 3), (13, 1)]:
+        seq = [np.ones((n, 3), np.float32) for _ in range(3)]
+        y, cnt, z = sess.run(None, {"s": seq, "o": np.ones((m, 2), np.float32), "i": np.array(1, np.int64)})
+        env = {"N": n, "M": m}
+        assert tuple(evaluate(d, env) for d in a.shape("y")) == y.shape
+        assert tuple(evaluate(d, env) for d in a.shape("z")) == z.shape
+        assert a.shape("n") == () and int(cnt) == 3
+    bare = oh.make_graph([oh.make_node("SequenceAt", ["s", "i"], ["y"])], "g",
+                         [oh.make_value_info("s", oh.make_sequence_type_proto(oh.make_tensor_type_proto(T.FLOAT, None))),
+                          oh.make_tensor_value_info("i", T.INT64, [])], [oh.make_tensor_value_info("y", T.FLOAT, None)])
+    b = analyze(oh.make_model(bare, opset_imports=[oh.make_opsetid("", 18)]))
+    assert b.shape("y") is None and b.verdict == "partial"
+    assert any("declares no element shape" in w for w in b.result.warnings)
