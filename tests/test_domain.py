@@ -549,6 +549,25 @@ def test_window_partition_folds_into_per_symbol_residues():
             assert d.predicts({"H": h, "W": w}) == bool(want), (h, w)
 
 
+def test_window_partitions_at_several_stages_fold_one_at_a_time():
+    """MaxViT: a window partition per stage (periods 32, 64, 128, 256 together are too many residue classes at
+    once); each folds on its own into the per-symbol sets left by the previous ones, exactly."""
+    H, W = symbol("H"), symbol("W")
+    conds = []
+    for k in (4, 8, 16, 32):  # a stage's grid ceiling(H/k) viewed as [.., a/8, 8, b/8, 8]: a % 8 == 0
+        a, b = sympy.ceiling(H / k), sympy.ceiling(W / k)
+        ah = sympy.Piecewise((a, sympy.Eq(floor(a / 8), 0)), (floor(a / 8), True))
+        bw = sympy.Piecewise((64, sympy.Eq(floor(b / 8), 0)), (floor(b / 8), True))
+        conds.append(_c(sympy.Eq(64 * a * b, 4096 * ah * bw)))
+    d = analyze_domain(conds, [H, W])
+    assert d.exact and "one at a time" in d.method, d.method
+    assert d.moduli == {"H": (256, (0, 253, 254, 255)), "W": (256, (0, 253, 254, 255))}, d.moduli
+    for h in list(range(1, 300, 7)) + [252, 253, 254, 255, 256, 257, 509, 512, 513, 765]:
+        for w in (1, 29, 253, 256, 260, 512):
+            want = all(-(-h // k) % 8 == 0 and -(-w // k) % 8 == 0 and -(-h // k) >= 8 for k in (4, 8, 16, 32))
+            assert d.contains({"H": h, "W": w}) == want, (h, w)
+
+
 def test_non_product_condition_is_not_folded():
     """H and W tied together (H == W mod 2) is not a product of per-symbol sets: it stays a component."""
     H, W = symbol("H"), symbol("W")

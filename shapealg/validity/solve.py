@@ -92,6 +92,33 @@ def _as_product(comp: Component) -> Optional[Dict[str, SymbolSet]]:
     return {n: SymbolSet(n, tuple(c), c[-1] + 1, 1, ()) for n, c in zip(comp.names, cols)}
 
 
+def _fold_one_by_one(catoms: List[Atom], cnames: Tuple[str, ...], sets: Dict[str, SymbolSet], implied: List[Atom],
+                     methods: List[str]) -> List[Atom]:
+    """Fold each atom whose solutions inside the current per-symbol sets are a product of per-symbol sets into
+    them, one at a time, until none does; the atoms left. Exact: with S the product of the sets, {x in S: A1(x)
+    and A2(x)} is {x in S': A2(x)} where S' = {x in S: A1(x)}, a product when A1 folds. Several atoms that fold
+    one by one need far fewer residue classes than their conjunction at once (periods 32, 64, 128, 256)."""
+    left = list(catoms)
+    progress = True
+    while progress and left:
+        progress = False
+        for a in list(left):
+            if a.node is None or any(sets[n].is_empty for n in cnames):
+                continue
+            names = tuple(n for n in cnames if n in a.syms)
+            folded = fold_periodic(a.node, names, sets, lambda env, n, a=a: a.vec({k: env[k] for k in a.syms}, n))
+            if folded is None:
+                continue
+            sets.update(folded)
+            implied.append(a)
+            left.remove(a)
+            progress = True
+    if len(left) < len(catoms):
+        methods.append(f"periodic in ({', '.join(cnames)}): {len(catoms) - len(left)} condition(s) folded into "
+                       f"per-symbol sets one at a time")
+    return left
+
+
 def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int]) -> Solved:
     for a in atoms:
         if a.expr is sympy.false or (not a.syms and not a.at({})):
@@ -145,6 +172,11 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
     empty = any(s.is_empty for s in sets.values())
     for root, catoms in groups.items():
         cnames = tuple(n for n in names if n in parent and find(n) == root)  # unconstrained symbols: no component
+        if not empty and len(catoms) > 1:  # one atom at a time (each window partition of a MaxViT on its own)
+            catoms = _fold_one_by_one(catoms, cnames, sets, implied, methods)
+            empty = any(s.is_empty for s in sets.values())
+            if not catoms:
+                continue
         comp = Component(cnames, catoms)
         if not empty and all(a.node is not None for a in catoms):
             folded = fold_periodic(('and', tuple(a.node for a in catoms)), cnames, sets,
