@@ -51,7 +51,8 @@ _SIZE: Dict[tuple, int] = {}
 
 
 # ---------------------------------------------------------------------------------------------------
-# assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them).
+# assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them),
+# and residues (a symbol's value mod M is in a set; ``Assumptions.restrict``, ``_block_form``).
 # Every memoised function whose answer depends on ranges is ``@_ranged``: it has one cache per set of
 # assumptions (the module's names are rebound when the assumptions change), so an answer never depends on
 # what was computed before under other assumptions. Those functions are private: the public ones call them
