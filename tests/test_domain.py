@@ -656,3 +656,54 @@ def test_finite_set_with_a_period_prints_as_range_and_residues():
     for h, w in pts:
         want = all(bool(c.condition.subs({H: h, W: w})) for c in cs)
         assert bool(dom.valid_if.subs({H: h, W: w})) == want == dom.contains({"H": h, "W": w}), (h, w)
+
+
+def _window_conditions(rng):
+    """Random window partitions: a grid floor / ceiling(H/k) viewed in windows of w (the element count), with
+    the ONNX "0 copies the input dim" Piecewise on one side or not."""
+    out = []
+    for _ in range(rng.randint(1, 3)):
+        k, w = rng.choice([1, 2, 4]), rng.choice([2, 3, 4, 7, 8])
+        f = rng.choice([floor, sympy.ceiling])
+        a, b = f(H / k), f(W / k)
+        ah, bw = floor(a / w), floor(b / w)
+        if rng.random() < 0.5:
+            ah = sympy.Piecewise((a, sympy.Eq(ah, 0)), (ah, True))
+        out.append(sympy.Eq(a * b, w * w * ah * bw))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_at_a_time_folding_matches_brute_force(seed):
+    import random
+    rng = random.Random(900 + seed)
+    conds = _window_conditions(rng)
+    d = analyze_domain([_c(c) for c in conds], [H, W])
+    fns = [sympy.lambdify((H, W), c, "math") for c in conds]
+    for h in range(1, 120):
+        for w in (1, 2, 3, 7, 8, 12, 16, 21, 24, 28, 56, 57, 64):
+            want = all(bool(f(h, w)) for f in fns)
+            assert d.contains({"H": h, "W": w}) == want, (conds, h, w, d.summary)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_residues_the_walker_proves_hold_at_every_solution(seed):
+    """walk._solved_sets: each size's least value and residues, from one condition and the facts so far, hold at
+    every point where both do (brute force)."""
+    import random
+    from shapealg.walk import _solved_sets
+    rng = random.Random(700 + seed)
+    conds = _window_conditions(rng)
+    known = (("H", rng.choice([1, 4, 8]), rng.choice([None, (4, (0,)), (8, (0, 1, 2, 3))])),
+             ("W", rng.choice([1, 2]), None))
+    got = _solved_sets(conds[0], known)
+    if got is None:
+        return
+    f = sympy.lambdify((H, W), conds[0], "math")
+    for h in range(1, 200):
+        for w in range(1, 90):
+            facts = all(v >= lo and (r is None or v % r[0] in r[1]) for v, (_n, lo, r) in zip((h, w), known))
+            if facts and bool(f(h, w)):
+                for v, n in ((h, "H"), (w, "W")):
+                    lo, M, R = got[n]
+                    assert v >= lo and v % M in R, (conds[0], known, got, h, w)
