@@ -119,7 +119,7 @@ def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Sc
     return raised
 
 
-FACT_STEPS = 20_000  # the validity solver's work on one constraint when looking for per-symbol facts (steps)
+FACT_STEPS = 20_000  # the residue-class fold's work on one constraint when looking for per-symbol facts (steps)
 MAX_FACT_SYMBOLS = 3  # constraints in more symbols are not split
 
 
@@ -129,8 +129,9 @@ def _prove_facts(node: Node, constraints: Sequence[Constraint], scope: Scope) ->
     exactly when ``Mod(ceiling(H/4), 8) == 0`` and the same of W) proves each size's set for everything after
     it, as lower bounds do: its least value raises the lower bound, its residues (value mod M in R) let the
     algebra write ``ceiling(H/4)`` as ``8*ceiling(H/32)`` (``algebra.Assumptions.restrict``). The sets come from
-    the valid-set solver run on that constraint alone, with the lower bounds in force (which hold there too),
-    within a fixed number of steps; only the model graph's own nodes, and sizes that are not data-dependent."""
+    the valid-set solver's exact residue-class fold of that constraint inside the sizes' sets proved so far
+    (which hold there too), within a fixed number of steps; only the model graph's own nodes, and sizes that are
+    not data-dependent. The valid set itself is still solved from the constraints as written, without these."""
     if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
            for v in node.attrs.values()):
         return False
