@@ -159,50 +159,8 @@ def _solved_sets(cond, known: Tuple[Tuple[str, int, Optional[Tuple[int, Tuple[in
     ``(name, lower bound, (M, residues) or None)``) are exactly a product of one set per size (every value of
     each set from its least one on has its residue mod M in the residues); None otherwise (or past the steps).
     A pure function of its arguments: the solver's budget counts steps, memoised ones at their first cost."""
-    from .validity.atoms import all_hold, make_atom
-    from .validity.budget import budget
-    from .validity.classes import reset
-    from .validity.ir import Unsupported
-    from .validity.prove import fold_periodic
-    from .validity.solve import _solve_symbol
-    from .dims import symbol
-    parts = cond.args if isinstance(cond, sympy.And) else (cond,)
-    atoms = [make_atom(p, i) for i, p in enumerate(parts)]
-    if any(a.node is None for a in atoms):
-        return None
-    names = tuple(n for n, _v, _r in known)
-    reset()
-    try:
-        with budget(FACT_STEPS):
-            sets = {}
-            for n, v, r in known:  # the sizes' sets so far: a lower bound and residues
-                facts = [make_atom(sympy.Ge(symbol(n), v), 0)] if v > 1 else []
-                if r:
-                    facts.append(make_atom(sympy.Or(*[sympy.Eq(sympy.Mod(symbol(n), r[0]), x) for x in r[1]]), 1))
-                sets[n], _method, fallback = _solve_symbol(n, facts, None)
-                if fallback is not None:
-                    return None
-            # only the cheap, exact fold (no enumeration): the solutions as a product of per-symbol sets
-            folded = fold_periodic(('and', tuple(a.node for a in atoms)), names, sets,
-                                   lambda env, k: all_hold(atoms, env, k))
-    except Unsupported:
-        return None
-    finally:
-        reset()
-    if folded is None or set(folded) != set(names):
-        return None
-    out = {}
-    for n, st in folded.items():
-        if st.is_empty or not st.exact:
-            return None
-        lo = st.minimum
-        if st.is_finite:
-            out[n] = (lo, 1, (0,))
-            continue
-        M = st.period
-        R = sorted(set(st.residues) | {b % M for b in st.below})
-        out[n] = (lo, M, tuple(R))
-    return out
+    from .validity import product_sets
+    return product_sets(cond, known, FACT_STEPS)
 
 
 def _recanon(v: Value) -> Value:

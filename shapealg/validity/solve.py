@@ -214,3 +214,52 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
     else:
         verdict = Verdict.CONDITIONAL
     return Solved(sets, comps, free, verdict, methods, exact, bnd, implied=implied)
+
+
+def product_sets(cond, known: Tuple[Tuple[str, int, Optional[Tuple[int, Tuple[int, ...]]]], ...],
+                 steps: int) -> Optional[Dict[str, Tuple[int, int, Tuple[int, ...]]]]:
+    """{size: (least value, M, residues)} when the solutions of the condition ``cond`` inside the sizes' sets
+    ``known`` (each ``(name, lower bound, (M, residues) or None)``) are exactly a product of one periodic set per
+    size (each value of a set has its residue mod M in the residues); None otherwise, or past ``steps`` steps.
+    Only the exact residue-class fold (``fold_periodic``), no enumeration: cheap enough to ask of every equation
+    a walker meets (walk._prove_facts). A pure function of its arguments: steps are counted, memoised ones at
+    their first cost."""
+    from ..dims import symbol
+    from .atoms import make_atom
+    from .budget import budget
+    from .classes import reset
+    parts = cond.args if isinstance(cond, sympy.And) else (cond,)
+    atoms = [make_atom(p, i) for i, p in enumerate(parts)]
+    if any(a.node is None for a in atoms):
+        return None
+    names = tuple(n for n, _v, _r in known)
+    reset()
+    try:
+        with budget(steps):
+            sets = {}
+            for n, v, r in known:  # the sizes' sets so far: a lower bound and residues
+                facts = [make_atom(sympy.Ge(symbol(n), v), 0)] if v > 1 else []
+                if r:
+                    facts.append(make_atom(sympy.Or(*[sympy.Eq(sympy.Mod(symbol(n), r[0]), x) for x in r[1]]), 1))
+                sets[n], _method, fallback = _solve_symbol(n, facts, None)
+                if fallback is not None:
+                    return None
+            folded = fold_periodic(('and', tuple(a.node for a in atoms)), names, sets,
+                                   lambda env, k: all_hold(atoms, env, k))
+    except Unsupported:
+        return None
+    finally:
+        reset()
+    if folded is None or set(folded) != set(names):
+        return None
+    out = {}
+    for n, st in folded.items():
+        if st.is_empty or not st.exact:
+            return None
+        lo = st.minimum
+        if st.is_finite:  # a finite set: its least value only
+            out[n] = (lo, 1, (0,))
+            continue
+        M = st.period
+        out[n] = (lo, M, tuple(sorted(set(st.residues) | {b % M for b in st.below})))
+    return out
