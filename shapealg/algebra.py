@@ -51,16 +51,20 @@ _SIZE: Dict[tuple, int] = {}
 
 
 # ---------------------------------------------------------------------------------------------------
-# assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them).
+# assumptions: lower bounds of symbols that earlier constraints proved (``assuming``; the walker raises them),
+# and residues (a symbol's value mod M is in a set; ``Assumptions.restrict``, ``_block_form``).
 # Every memoised function whose answer depends on ranges is ``@_ranged``: it has one cache per set of
 # assumptions (the module's names are rebound when the assumptions change), so an answer never depends on
 # what was computed before under other assumptions. Those functions are private: the public ones call them
 # through the module's names, so a caller that imported a public name still sees the assumptions in force.
 # ---------------------------------------------------------------------------------------------------
 _LOWER: Dict[str, int] = {}
+_RESIDUES: Dict[str, Tuple[int, Tuple[int, ...]]] = {}  # name -> (M, residues): the symbol's value mod M is one of them
+_BLOCKS: Dict[str, Tuple[int, int, int, int]] = {}     # name -> (M, c0, w, t): see _blocks_of
 _RANGED: Dict[str, object] = {}       # name -> the plain function
 _CACHE_SETS: "collections.OrderedDict[tuple, Dict[str, object]]" = collections.OrderedDict()
 MAX_CONTEXTS = 8                      # cache sets kept besides the default one (work, not results)
+_DEFAULT_KEY = ((), ())
 
 
 def _ranged(fn):
@@ -68,48 +72,116 @@ def _ranged(fn):
     return lru_cache(maxsize=None)(fn)
 
 
-def _activate(lower: Dict[str, int]) -> None:
-    global _LOWER
-    key = tuple(sorted(lower.items()))
-    if key == tuple(sorted(_LOWER.items())) and key in _CACHE_SETS:
+def _blocks_of(M: int, R: Tuple[int, ...]) -> Optional[Tuple[int, int, int, int]]:
+    """Residues R mod M that are one cyclic run c0, c0 + 1, ..., c0 + w - 1 (w < M): (M, c0, w, t) with t the
+    offset that makes B = floor((x + t)/M) constant on each run (B is floor(x/M) where that works, else
+    ceiling(x/M), else the least such t); None when R is not one run."""
+    rs = set(R)
+    w = len(rs)
+    if not 0 < w < M:
+        return None
+    starts = [r for r in rs if (r - 1) % M not in rs]
+    if len(starts) != 1:
+        return None
+    c0 = starts[0]
+    # floor((c0 + j + t)/M) is one value for j in [0, w) iff (c0 + t) mod M <= M - w
+    for t in [0, M - 1] + list(range(1, M - 1)):
+        if (c0 + t) % M <= M - w:
+            return M, c0, w, t
+    return None  # pragma: no cover - t = M - w - c0 (mod M) always qualifies
+
+
+def _activate(lower: Dict[str, int], residues: Optional[Dict[str, Tuple[int, Tuple[int, ...]]]] = None) -> None:
+    global _LOWER, _RESIDUES, _BLOCKS
+    residues = residues or {}
+    key = (tuple(sorted(lower.items())), tuple(sorted(residues.items())))
+    if key == (tuple(sorted(_LOWER.items())), tuple(sorted(_RESIDUES.items()))) and key in _CACHE_SETS:
         return
     fns = _CACHE_SETS.get(key)
     if fns is None:
         fns = {name: lru_cache(maxsize=None)(fn) for name, fn in _RANGED.items()}
         _CACHE_SETS[key] = fns
         while len(_CACHE_SETS) > MAX_CONTEXTS + 1:
-            old = next(k for k in _CACHE_SETS if k != ())
+            old = next(k for k in _CACHE_SETS if k != _DEFAULT_KEY)
             del _CACHE_SETS[old]
     _CACHE_SETS.move_to_end(key)
     _LOWER = dict(lower)
+    _RESIDUES = dict(residues)
+    _BLOCKS = {n: b for n, (M, R) in _RESIDUES.items() for b in [_blocks_of(M, R)] if b is not None}
     globals().update(fns)
 
 
-class Assumptions:
-    """The symbols' lower bounds in force; ``raise_lower`` tightens one (never loosens)."""
+def _reduce_period(M: int, R) -> Tuple[int, Tuple[int, ...]]:
+    """The same set of residues with the least period: ({0, 2} mod 4 is {0} mod 2)."""
+    rs = set(R)
+    for d in range(1, M + 1):
+        if M % d == 0 and all(((r % d) in {x % d for x in rs}) == (r in rs) for r in range(M)):
+            return d, tuple(sorted({r % d for r in rs}))
+    return M, tuple(sorted(rs))  # pragma: no cover
 
-    def __init__(self, lower: Optional[Dict[str, int]] = None):
+
+class Assumptions:
+    """What earlier constraints proved of the symbols: lower bounds (``raise_lower``, never loosened) and
+    residues (``restrict``: the value mod M is one of a set, never widened)."""
+
+    def __init__(self, lower: Optional[Dict[str, int]] = None,
+                 residues: Optional[Dict[str, Tuple[int, Tuple[int, ...]]]] = None):
         self.lower: Dict[str, int] = dict(lower or {})
+        self.residues: Dict[str, Tuple[int, Tuple[int, ...]]] = dict(residues or {})
+        for name in set(self.lower) | set(self.residues):
+            v = self._least(name, self.lower.get(name, 1))
+            if v > 1 or name in self.lower:
+                self.lower[name] = v
+
+    def _least(self, name: str, v: int) -> int:
+        """The least value >= v with an allowed residue."""
+        if name not in self.residues:
+            return v
+        M, R = self.residues[name]
+        return min(v + (r - v) % M for r in R)
 
     def raise_lower(self, name: str, value: int) -> bool:
+        value = self._least(name, int(value))
         if value <= self.lower.get(name, 1):
             return False
-        self.lower[name] = int(value)
-        _activate(self.lower)
+        self.lower[name] = value
+        _activate(self.lower, self.residues)
+        return True
+
+    def restrict(self, name: str, M: int, R) -> bool:
+        """The symbol's value mod M is in R (intersected with what is known); False when nothing new (or the
+        intersection is empty or its period too long to use)."""
+        M0, R0 = self.residues.get(name, (1, (0,)))
+        L = M0 * M // math.gcd(M0, M)
+        if L > MAX_PERIOD:
+            return False
+        rs, r0 = set(R), set(R0)
+        both = [r for r in range(L) if r % M in rs and r % M0 in r0]
+        if not both:
+            return False
+        new = _reduce_period(L, both)
+        if new == (M0, tuple(sorted(r0))) or new[0] == 1:
+            return False
+        self.residues[name] = new
+        self.lower[name] = self._least(name, self.lower.get(name, 1))
+        if self.lower[name] == 1:
+            del self.lower[name]
+        _activate(self.lower, self.residues)
         return True
 
 
 @contextlib.contextmanager
-def assuming(lower: Optional[Dict[str, int]] = None):
+def assuming(lower: Optional[Dict[str, int]] = None, residues: Optional[Dict[str, Tuple[int, Tuple[int, ...]]]] = None):
     """Within the block, every range (and so every decision and canonical form) takes the given symbols to be
-    at least the given values; formulas built there hold wherever those bounds do. Restored on exit."""
-    before = dict(_LOWER)
-    a = Assumptions(lower)
-    _activate(a.lower)
+    at least the given values, and (``residues``: name -> (M, R)) each such symbol's value mod M to be in R;
+    formulas built there hold wherever those facts do. Restored on exit."""
+    before = dict(_LOWER), dict(_RESIDUES)
+    a = Assumptions(lower, residues)
+    _activate(a.lower, a.residues)
     try:
         yield a
     finally:
-        _activate(before)
+        _activate(*before)
 
 
 def least_satisfying(cond, name: str, start: int, steps: int = 256) -> int:
@@ -482,9 +554,63 @@ def _floor_int(n: tuple, q: int) -> tuple:
     if lo != -INF and hi != INF and lo // q == hi // q:  # decided by the range
         return _const(lo // q)
     atom = ("f", n, q)
-    if _single_var(atom) is not None and not _plain_floor(atom):  # floor((x + 4*floor(x/8))/8) == floor((x + 4)/16)
+    sv = _single_var(atom)
+    if sv is not None and sv[0][0] == "s" and sv[0][1] in _BLOCKS:
+        on_blocks = _on_blocks(atom, sv)
+        if on_blocks is not None:
+            return on_blocks
+    if sv is not None and not _plain_floor(atom):  # floor((x + 4*floor(x/8))/8) == floor((x + 4)/16)
         return _merge_floors(_atom_poly(atom))
     return _atom_poly(atom)
+
+
+def _on_blocks(atom: tuple, sv) -> Optional[tuple]:
+    """A floor of one symbol x whose residues are known to be one run (``_BLOCKS``) in its one spelling there
+    (``_block_form``); None: the atom as it is."""
+    x, period, slope = sv
+    out = _block_form(_atom_poly(atom), x, period, slope)
+    return None if out is None or out == _atom_poly(atom) else out
+
+
+def _block_form(part: tuple, x: tuple, period: int, slope: Fraction) -> Optional[tuple]:
+    """``part``: a sum of x and floors built from x alone, with ``part - slope*x`` of period ``period``; x's
+    residues are known to be one run (``_BLOCKS``: x mod M in c0 .. c0 + w - 1). Its one spelling per function on
+    the allowed sizes: (1) a*B + b with B = floor((x + t)/M) the run's index (under ``Mod(ceiling(H/4), 8) == 0``,
+    i.e. H mod 32 in 29..31, 0: ceiling(H/4) == 8*ceiling(H/32), floor(H/32 + 3/32) == ceiling(H/32)); else
+    (2) floor((u*x + c)/m) + k with u/m the slope and c the ceiling-like, floor-like or else largest offset that
+    agrees (3*floor(H/28) + floor(H/56 + 13/14) == floor(H/8 + 1/2) where H mod 28 < 4). Each side minus its
+    slope times x has a period dividing L = lcm(period, M), so agreeing at the allowed x of one such period is
+    agreeing at every allowed x. None when neither applies (or L is too long)."""
+    M, c0, w, t = _BLOCKS[x[1]]
+    L = period * M // math.gcd(period, M)
+    if L > MAX_PERIOD:
+        return None
+    vs = [v for v in range(c0, c0 + L) if (v - c0) % M < w]
+    fv = [_eval_at(part, x, v) for v in vs]
+    if any(f.denominator != 1 for f in fv):
+        return None
+    a = slope * M
+    if a.denominator == 1:  # (1) part == a*B + b
+        block = ("f", _poly({((x, 1),): Fraction(1), (): Fraction(t)}), M)
+        ds = {f - a * ((v + t) // M) for v, f in zip(vs, fv)}
+        if len(ds) == 1:
+            return _add(_scale(_atom_poly(block), a), _const(ds.pop())) if a else _const(ds.pop())
+    if slope <= 0:
+        return None
+    u, m = slope.numerator, slope.denominator
+    # (2) floor((u*x + c)/m) == f(x) iff m*f(x) - u*x <= c <= m*f(x) - u*x + m - 1
+    lo = max(m * f - u * v for v, f in zip(vs, fv))
+    hi = min(m * f - u * v for v, f in zip(vs, fv)) + m - 1
+    if lo > hi:
+        return None
+    lo, hi = int(lo), int(hi)
+    ceil_c = lo + (m - 1 - lo) % m
+    floor_c = lo + (-lo) % m
+    c = ceil_c if ceil_c <= hi else (floor_c if floor_c <= hi else hi)
+    if m == 1:
+        return _poly({((x, 1),): Fraction(u), (): Fraction(c)})
+    cand = ("f", _poly({((x, 1),): Fraction(u), (): Fraction(c % m)}), m)
+    return _add(_atom_poly(cand), _const(c // m))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -627,6 +753,10 @@ def _merge_floors(p: tuple) -> tuple:
         if period > MAX_PERIOD:
             continue
         part = _poly({m: c for m, c, _i in terms} | ({((x, 1),): lin} if lin else {}))
+        if x[0] == "s" and x[1] in _BLOCKS and len(part) > 1:  # x's residues known: its one spelling there
+            form = _block_form(part, x, period, slope)
+            if form is not None and len(form) < len(part):
+                return _merge_floors(_add(_add(p, part, -1), form))
         fn, den = _int_evaluator(part, x)  # den == 1: integer coefficients (checked above)
         vals = [fn(v) // den for v in range(period + 1)]
         steps = {vals[v + 1] - vals[v] for v in range(period)} - {0}
@@ -1209,4 +1339,4 @@ def exact_quotient(n, d) -> Optional[sympy.Expr]:
     return _to_sympy(q)
 
 
-_CACHE_SETS[()] = {name: globals()[name] for name in _RANGED}  # the default assumptions (symbols >= 1)
+_CACHE_SETS[_DEFAULT_KEY] = {name: globals()[name] for name in _RANGED}  # the default assumptions (symbols >= 1)

@@ -24,6 +24,9 @@ class InferResult:
     # lower bounds of input sizes that constraints proved on the way (``H >= 4`` after a 4x4 patch Conv):
     # the formulas after the proving node hold where these do (every valid size)
     assumed: Mapping[str, int] = field(default_factory=dict)
+    # residues proved likewise (a window partition's ``Mod(ceiling(H/4), 8) == 0``): name -> (M, the allowed
+    # values of the size mod M)
+    residues: Mapping[str, Tuple[int, Tuple[int, ...]]] = field(default_factory=dict)
 
     @property
     def warnings(self) -> Tuple[str, ...]:
@@ -71,7 +74,18 @@ class InferResult:
         for n in self.nodes:
             if n.macs is not None:
                 tot = tot + n.macs
-        return as_dim(sympy.expand(tot)) if not isinstance(tot, int) else tot
+        if isinstance(tot, int):
+            return tot
+        tot = as_dim(sympy.expand(tot))
+        if self.residues:  # each node's formula holds where the model runs: so does their sum, in one spelling there
+            from .algebra import TooComplex
+            from .dims import canon
+            try:
+                with assuming(self.assumed, self.residues):
+                    tot = canon(tot)
+            except TooComplex:
+                pass
+        return tot
 
     @property
     def unsupported(self) -> List[NodeResult]:
@@ -108,7 +122,8 @@ def infer_graph(graph: Graph, *, strict: Optional[bool] = None) -> InferResult:
                 values[o] = ValueInfo(o, v.shape, v.dtype, scope.producers[o].name, v.kind)
     # reader findings (unsafe external data...) come first
     diags = tuple(file_note(w) for w in graph.warnings) + res.diagnostics
-    return InferResult(graph, values, res.nodes, res.constraints, diags, dict(scope.declared), dict(assume.lower))
+    return InferResult(graph, values, res.nodes, res.constraints, diags, dict(scope.declared), dict(assume.lower),
+                       dict(assume.residues))
 
 
 def infer(model, *, shapes: Optional[Mapping[str, Sequence]] = None, symbolize_spatial: bool = True,

@@ -119,6 +119,50 @@ def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Sc
     return raised
 
 
+FACT_STEPS = 20_000  # the residue-class fold's work on one constraint when looking for per-symbol facts (steps)
+MAX_FACT_SYMBOLS = 3  # constraints in more symbols are not split
+
+
+def _prove_facts(node: Node, constraints: Sequence[Constraint], scope: Scope) -> bool:
+    """A constraint in several input sizes whose solutions are a product of one periodic set per size (a window
+    partition's element count: ``64*ceiling(H/4)*ceiling(W/4) == 4096*floor(ceiling(H/4)/8)*...`` holds
+    exactly when ``Mod(ceiling(H/4), 8) == 0`` and the same of W) proves each size's set for everything after
+    it, as lower bounds do: its least value raises the lower bound, its residues (value mod M in R) let the
+    algebra write ``ceiling(H/4)`` as ``8*ceiling(H/32)`` (``algebra.Assumptions.restrict``). The sets come from
+    the valid-set solver's exact residue-class fold of that constraint inside the sizes' sets proved so far
+    (which hold there too), within a fixed number of steps; only the model graph's own nodes, and sizes that are
+    not data-dependent. The valid set itself is still solved from the constraints as written, without these."""
+    if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
+           for v in node.attrs.values()):
+        return False
+    changed = False
+    for c in constraints:
+        syms = getattr(c.condition, "free_symbols", ())
+        if not 2 <= len(syms) <= MAX_FACT_SYMBOLS or \
+                any(s.name in scope.declared or not (s.is_integer and s.is_positive) for s in syms):
+            continue
+        if not isinstance(c.condition, (sympy.Eq, sympy.And)):
+            continue
+        names = tuple(sorted(s.name for s in syms))
+        sets = _solved_sets(c.condition, tuple((n, scope.assume.lower.get(n, 1), scope.assume.residues.get(n))
+                                               for n in names))
+        for n, (lo, M, R) in (sets or {}).items():
+            if M > 1:
+                changed = scope.assume.restrict(n, M, R) or changed
+            changed = scope.assume.raise_lower(n, lo) or changed
+    return changed
+
+
+@lru_cache(maxsize=4096)
+def _solved_sets(cond, known: Tuple[Tuple[str, int, Optional[Tuple[int, Tuple[int, ...]]]], ...]):
+    """{size: (least value, M, residues)} when the solutions of ``cond`` among the sizes known so far (each
+    ``(name, lower bound, (M, residues) or None)``) are exactly a product of one set per size (every value of
+    each set from its least one on has its residue mod M in the residues); None otherwise (or past the steps).
+    A pure function of its arguments: the solver's budget counts steps, memoised ones at their first cost."""
+    from .validity import product_sets
+    return product_sets(cond, known, FACT_STEPS)
+
+
 def _recanon(v: Value) -> Value:
     """v's formulas again under the bounds in force (each kept as it was where that passes the work limit)."""
     def one(d):
@@ -157,9 +201,10 @@ def _step(node: Node, scope: Scope) -> NodeResult:
     else:
         outs = call_rule(rule, ctx, node, ins, scope.strict)
     # the node's own constraints hold wherever its outputs exist: bounds they prove apply to its outputs too
-    if ctx.constraints and scope.assume is not None and scope.depth == 0 and \
-            _raise_lower_bounds(node, ctx.constraints, scope):
-        outs = [_recanon(v) for v in outs]
+    if ctx.constraints and scope.assume is not None and scope.depth == 0:
+        raised = _raise_lower_bounds(node, ctx.constraints, scope)
+        if _prove_facts(node, ctx.constraints, scope) or raised:
+            outs = [_recanon(v) for v in outs]
     if d is not None and d.bounds is not None and outs and node.outputs and node.outputs[0]:
         scope.bounds[node.outputs[0]] = _Pending(d.bounds, node, ins, outs[0], scope)
     rec = NodeResult(node.name, node.op_type, node.domain, node.inputs, node.outputs,

@@ -182,3 +182,108 @@ def test_the_walker_proves_lower_bounds_from_the_model_graph_only():
     r = infer(m)
     assert dict(r.assumed) == {"H": 4, "W": 4}
     assert bounds(H) == (1, _alg.INF)  # restored after the walk
+
+
+# ------------------------------------------------------------------ residues proved on the way (issue 12, MaxViT)
+def _allowed(M, R, lo=1, n=60):
+    """The first n sizes >= lo whose residue mod M is in R, and a few far ones."""
+    out = [h for h in range(lo, lo + 40 * M) if h % M in R][:n]
+    return out + [h for h in range(5000 * M, 5000 * M + 3 * M) if h % M in R]
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_residue_facts_keep_every_formula_at_every_allowed_size(seed):
+    rng = random.Random(5000 + seed)
+    M = rng.choice([2, 4, 8, 16, 32, 64])
+    w = rng.randint(1, M - 1)
+    c0 = rng.randrange(M)
+    R = tuple(sorted((c0 + j) % M for j in range(w)))
+    if rng.random() < 0.25:  # not one run: only the lower bound is used
+        R = tuple(sorted(set(R) | {(c0 + w + 1) % M})) if w + 1 < M - 1 else R
+    hs = _allowed(M, set(R))
+    with _alg.assuming({}, {"H": (M, R)}):
+        assert bounds(H)[0] == hs[0]
+        for _ in range(12):
+            e = _rand_expr(rng, rng.randint(1, 5))
+            try:
+                c = canonical(e)
+            except TooComplex:
+                continue
+            lo, hi = bounds(e)
+            for h in hs[::3]:
+                for wl in ((1, 5), (33, 64)):
+                    pt = (h, *wl)
+                    want = _value(e, pt)
+                    assert _value(c, pt) == want, f"{e} -> {c} at {pt} with H % {M} in {R}"
+                    assert lo <= want <= hi, f"{e} in [{lo}, {hi}] but {want} at {pt}"
+            if _idempotent_outside(e):
+                assert canonical(c) == c, f"not idempotent: {e} -> {c} -> {canonical(c)}"
+
+
+def _idempotent_outside(e) -> bool:
+    """Idempotent without the facts (a few random Abs / Max trees are not, with or without them)."""
+    with _alg.assuming():
+        try:
+            c = canonical(e)
+            return canonical(c) == c
+        except TooComplex:
+            return False
+
+
+def test_residue_facts_turn_a_window_partition_into_one_block_index():
+    P = lambda t: sympy.sympify(t, locals={"H": H, "W": W})  # noqa: E731
+    R = (0, 29, 30, 31)  # Mod(ceiling(H/4), 8) == 0
+    with _alg.assuming({}, {"H": (32, R)}):
+        assert bounds(H)[0] == 29
+        assert canonical(P("ceiling(H/4)")) == P("8*ceiling(H/32)")
+        assert canonical(P("floor(ceiling(H/4)/8)")) == P("ceiling(H/32)")
+        assert canonical(P("Mod(ceiling(H/4), 8)")) == 0
+        pw = P("Piecewise((ceiling(H/4), Eq(floor(H/32 + 3/32), 0)), (floor(H/32 + 3/32), True))")
+        assert canonical(pw) == P("ceiling(H/32)")
+        assert str(canonical(P("floor(H/2)"))) == "floor(H/2)"  # not constant on a run: kept
+    assert canonical(P("ceiling(H/4)")) == P("ceiling(H/4)")  # restored
+
+
+def test_restrict_intersects_residues_and_raises_the_lower_bound():
+    with _alg.assuming() as a:
+        assert a.restrict("H", 32, (0, 29, 30, 31))
+        assert a.lower["H"] == 29
+        assert not a.restrict("H", 32, (0, 29, 30, 31, 5))  # nothing new
+        assert a.restrict("H", 64, (0, 57, 58, 59, 60, 61, 62, 63))
+        assert a.residues["H"] == (64, (0, 61, 62, 63)) and a.lower["H"] == 61
+        assert not a.restrict("H", 64, (1,))  # empty: refused
+    assert bounds(H) == (1, _alg.INF)
+
+
+def _window_model():
+    """x [1, 4, H, W] viewed as [1, 4, H//8, 8, W//8, 8] (the target computed from x's shape, as exporters do),
+    then pooled 8x8 with ceil_mode: its ceiling(H/8) is H/8 once the view proved H % 8 == 0."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "i2"], ["h"], axis=0, name="gh"),
+        helper.make_node("Gather", ["s", "i3"], ["w"], axis=0, name="gw"),
+        helper.make_node("Div", ["h", "eight"], ["hb"], name="dh"),
+        helper.make_node("Div", ["w", "eight"], ["wb"], name="dw"),
+        helper.make_node("Concat", ["one", "four", "hb", "eight", "wb", "eight"], ["t"], axis=0, name="cat"),
+        helper.make_node("Reshape", ["x", "t"], ["y"], name="view"),
+        helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[8, 8], strides=[8, 8], ceil_mode=1,
+                         name="pool"),
+        helper.make_node("Mul", ["p", "p"], ["q"], name="after"),
+    ]
+    inits = [c("i2", [2]), c("i3", [3]), c("eight", [8]), c("one", [1]), c("four", [4])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, "H", "W"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("q", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_the_walker_proves_residues_from_a_product_equation():
+    from shapealg.infer import infer
+    r = infer(_window_model())
+    assert dict(r.residues) == {"H": (8, (0,)), "W": (8, (0,))}
+    assert dict(r.assumed) == {"H": 8, "W": 8}
+    assert r.shape("q")[2:] == (sympy.floor(H / 8), sympy.floor(W / 8))  # ceiling(H/8) where H % 8 == 0
+    assert canonical(sympy.ceiling(H / 8)) == sympy.ceiling(H / 8)  # restored after the walk

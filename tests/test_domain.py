@@ -549,6 +549,25 @@ def test_window_partition_folds_into_per_symbol_residues():
             assert d.predicts({"H": h, "W": w}) == bool(want), (h, w)
 
 
+def test_window_partitions_at_several_stages_fold_one_at_a_time():
+    """MaxViT: a window partition per stage (periods 32, 64, 128, 256 together are too many residue classes at
+    once); each folds on its own into the per-symbol sets left by the previous ones, exactly."""
+    H, W = symbol("H"), symbol("W")
+    conds = []
+    for k in (4, 8, 16, 32):  # a stage's grid ceiling(H/k) viewed as [.., a/8, 8, b/8, 8]: a % 8 == 0
+        a, b = sympy.ceiling(H / k), sympy.ceiling(W / k)
+        ah = sympy.Piecewise((a, sympy.Eq(floor(a / 8), 0)), (floor(a / 8), True))
+        bw = sympy.Piecewise((64, sympy.Eq(floor(b / 8), 0)), (floor(b / 8), True))
+        conds.append(_c(sympy.Eq(64 * a * b, 4096 * ah * bw)))
+    d = analyze_domain(conds, [H, W])
+    assert d.exact and "one at a time" in d.method, d.method
+    assert d.moduli == {"H": (256, (0, 253, 254, 255)), "W": (256, (0, 253, 254, 255))}, d.moduli
+    for h in list(range(1, 300, 7)) + [252, 253, 254, 255, 256, 257, 509, 512, 513, 765]:
+        for w in (1, 29, 253, 256, 260, 512):
+            want = all(-(-h // k) % 8 == 0 and -(-w // k) % 8 == 0 and -(-h // k) >= 8 for k in (4, 8, 16, 32))
+            assert d.contains({"H": h, "W": w}) == want, (h, w)
+
+
 def test_non_product_condition_is_not_folded():
     """H and W tied together (H == W mod 2) is not a product of per-symbol sets: it stays a component."""
     H, W = symbol("H"), symbol("W")
@@ -671,3 +690,54 @@ def test_congruences_in_two_symbols_are_decided_on_one_period():
         near = dom.nearest_valid(env, k=3)
         assert len(near) == 3 and all(dom.contains(p) for p in near)
     assert dom.nearest_valid({"H": 5000, "W": 3000}, k=1)[0] == {"H": 4931, "W": 3000}
+
+
+def _window_conditions(rng):
+    """Random window partitions: a grid floor / ceiling(H/k) viewed in windows of w (the element count), with
+    the ONNX "0 copies the input dim" Piecewise on one side or not."""
+    out = []
+    for _ in range(rng.randint(1, 3)):
+        k, w = rng.choice([1, 2, 4]), rng.choice([2, 3, 4, 7, 8])
+        f = rng.choice([floor, sympy.ceiling])
+        a, b = f(H / k), f(W / k)
+        ah, bw = floor(a / w), floor(b / w)
+        if rng.random() < 0.5:
+            ah = sympy.Piecewise((a, sympy.Eq(ah, 0)), (ah, True))
+        out.append(sympy.Eq(a * b, w * w * ah * bw))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_at_a_time_folding_matches_brute_force(seed):
+    import random
+    rng = random.Random(900 + seed)
+    conds = _window_conditions(rng)
+    d = analyze_domain([_c(c) for c in conds], [H, W])
+    fns = [sympy.lambdify((H, W), c, "math") for c in conds]
+    for h in range(1, 120):
+        for w in (1, 2, 3, 7, 8, 12, 16, 21, 24, 28, 56, 57, 64):
+            want = all(bool(f(h, w)) for f in fns)
+            assert d.contains({"H": h, "W": w}) == want, (conds, h, w, d.summary)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_residues_the_walker_proves_hold_at_every_solution(seed):
+    """walk._solved_sets: each size's least value and residues, from one condition and the facts so far, hold at
+    every point where both do (brute force)."""
+    import random
+    from shapealg.walk import _solved_sets
+    rng = random.Random(700 + seed)
+    conds = _window_conditions(rng)
+    known = (("H", rng.choice([1, 4, 8]), rng.choice([None, (4, (0,)), (8, (0, 1, 2, 3))])),
+             ("W", rng.choice([1, 2]), None))
+    got = _solved_sets(conds[0], known)
+    if got is None:
+        return
+    f = sympy.lambdify((H, W), conds[0], "math")
+    for h in range(1, 200):
+        for w in range(1, 90):
+            facts = all(v >= lo and (r is None or v % r[0] in r[1]) for v, (_n, lo, r) in zip((h, w), known))
+            if facts and bool(f(h, w)):
+                for v, n in ((h, "H"), (w, "W")):
+                    lo, M, R = got[n]
+                    assert v >= lo and v % M in R, (conds[0], known, got, h, w)

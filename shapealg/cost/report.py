@@ -306,7 +306,7 @@ def cost(model, convention="shapealg", *, shapes=None, symbolize_spatial: bool =
     conv = get_convention(convention).with_(**switches)
     a = model if isinstance(model, Analysis) else analyze_model(model, shapes=shapes, symbolize_spatial=symbolize_spatial)
     res = a.result
-    with assuming(res.assumed):  # the lower bounds the formulas were built under
+    with assuming(res.assumed, res.residues):  # the lower bounds (and residues) the formulas were built under
         return _cost(a, res, conv)
 
 

@@ -38,8 +38,9 @@ from .verdict import analyze_domain
 from .ir import Unsupported, cexpr, to_ir
 from .result import Domain
 from .sets import SymbolSet
+from .solve import product_sets
 
-__all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS", "compile_exact", "NotCompilable"]
+__all__ = ["Domain", "SymbolSet", "analyze_domain", "VERDICTS", "compile_exact", "NotCompilable", "product_sets"]
 
 NotCompilable = Unsupported  # a formula ``compile_exact`` cannot take
 

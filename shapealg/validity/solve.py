@@ -93,6 +93,33 @@ def _as_product(comp: Component) -> Optional[Dict[str, SymbolSet]]:
     return {n: SymbolSet(n, tuple(c), c[-1] + 1, 1, ()) for n, c in zip(comp.names, cols)}
 
 
+def _fold_one_by_one(catoms: List[Atom], cnames: Tuple[str, ...], sets: Dict[str, SymbolSet], implied: List[Atom],
+                     methods: List[str]) -> List[Atom]:
+    """Fold each atom whose solutions inside the current per-symbol sets are a product of per-symbol sets into
+    them, one at a time, until none does; the atoms left. Exact: with S the product of the sets, {x in S: A1(x)
+    and A2(x)} is {x in S': A2(x)} where S' = {x in S: A1(x)}, a product when A1 folds. Several atoms that fold
+    one by one need far fewer residue classes than their conjunction at once (periods 32, 64, 128, 256)."""
+    left = list(catoms)
+    progress = True
+    while progress and left:
+        progress = False
+        for a in list(left):
+            if a.node is None or any(sets[n].is_empty for n in cnames):
+                continue
+            names = tuple(n for n in cnames if n in a.syms)
+            folded = fold_periodic(a.node, names, sets, lambda env, n, a=a: a.vec({k: env[k] for k in a.syms}, n))
+            if folded is None:
+                continue
+            sets.update(folded)
+            implied.append(a)
+            left.remove(a)
+            progress = True
+    if len(left) < len(catoms):
+        methods.append(f"periodic in ({', '.join(cnames)}): {len(catoms) - len(left)} condition(s) folded into "
+                       f"per-symbol sets one at a time")
+    return left
+
+
 def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int]) -> Solved:
     for a in atoms:
         if a.expr is sympy.false or (not a.syms and not a.at({})):
@@ -146,6 +173,11 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
     empty = any(s.is_empty for s in sets.values())
     for root, catoms in groups.items():
         cnames = tuple(n for n in names if n in parent and find(n) == root)  # unconstrained symbols: no component
+        if not empty and len(catoms) > 1:  # one atom at a time (each window partition of a MaxViT on its own)
+            catoms = _fold_one_by_one(catoms, cnames, sets, implied, methods)
+            empty = any(s.is_empty for s in sets.values())
+            if not catoms:
+                continue
         comp = Component(cnames, catoms)
         if not empty and all(a.node is not None for a in catoms):
             folded = fold_periodic(('and', tuple(a.node for a in catoms)), cnames, sets,
@@ -187,3 +219,52 @@ def solve_atoms(atoms: List[Atom], names: Tuple[str, ...], bound: Optional[int])
     else:
         verdict = Verdict.CONDITIONAL
     return Solved(sets, comps, free, verdict, methods, exact, bnd, implied=implied)
+
+
+def product_sets(cond, known: Tuple[Tuple[str, int, Optional[Tuple[int, Tuple[int, ...]]]], ...],
+                 steps: int) -> Optional[Dict[str, Tuple[int, int, Tuple[int, ...]]]]:
+    """{size: (least value, M, residues)} when the solutions of the condition ``cond`` inside the sizes' sets
+    ``known`` (each ``(name, lower bound, (M, residues) or None)``) are exactly a product of one periodic set per
+    size (each value of a set has its residue mod M in the residues); None otherwise, or past ``steps`` steps.
+    Only the exact residue-class fold (``fold_periodic``), no enumeration: cheap enough to ask of every equation
+    a walker meets (walk._prove_facts). A pure function of its arguments: steps are counted, memoised ones at
+    their first cost."""
+    from ..dims import symbol
+    from .atoms import make_atom
+    from .budget import budget
+    from .classes import reset
+    parts = cond.args if isinstance(cond, sympy.And) else (cond,)
+    atoms = [make_atom(p, i) for i, p in enumerate(parts)]
+    if any(a.node is None for a in atoms):
+        return None
+    names = tuple(n for n, _v, _r in known)
+    reset()
+    try:
+        with budget(steps):
+            sets = {}
+            for n, v, r in known:  # the sizes' sets so far: a lower bound and residues
+                facts = [make_atom(sympy.Ge(symbol(n), v), 0)] if v > 1 else []
+                if r:
+                    facts.append(make_atom(sympy.Or(*[sympy.Eq(sympy.Mod(symbol(n), r[0]), x) for x in r[1]]), 1))
+                sets[n], _method, fallback = _solve_symbol(n, facts, None)
+                if fallback is not None:
+                    return None
+            folded = fold_periodic(('and', tuple(a.node for a in atoms)), names, sets,
+                                   lambda env, k: all_hold(atoms, env, k))
+    except Unsupported:
+        return None
+    finally:
+        reset()
+    if folded is None or set(folded) != set(names):
+        return None
+    out = {}
+    for n, st in folded.items():
+        if st.is_empty or not st.exact:
+            return None
+        lo = st.minimum
+        if st.is_finite:  # a finite set: its least value only
+            out[n] = (lo, 1, (0,))
+            continue
+        M = st.period
+        out[n] = (lo, M, tuple(sorted(set(st.residues) | {b % M for b in st.below})))
+    return out
