@@ -159,6 +159,9 @@ def worker_shapealg(path: Path, out: Path, truth_path: Path | None) -> None:
     import shapealg
     from shapealg.infer import infer
     from shapealg import limits as L
+    # imports before the clocks start, as score.run_tools does for symbolic_shape_infer: a tool's time is its
+    # analysis, not its import (shapealg.analyze imports the valid-set modules on first use)
+    import shapealg.analysis  # noqa: F401
 
     def stage(name):
         rec["stage"] = name
