@@ -96,13 +96,18 @@ def walk(nodes: Sequence[Node], scope: Scope) -> WalkResult:
     return WalkResult(tuple(records), tuple(constraints), tuple(diagnostics))
 
 
+def _has_subgraph(node: Node) -> bool:
+    """The node runs a subgraph (If / Loop / Scan ...): its constraints hold only where that runs."""
+    return any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
+               for v in node.attrs.values())
+
+
 def _raise_lower_bounds(node: Node, constraints: Sequence[Constraint], scope: Scope) -> bool:
     """A constraint on one input size that fails below some value proves that lower bound for everything after
     it (no run gets past this node below it): later formulas are built and decided with it (``H >= 4`` after
     the first Conv turns ``Mod(3, 7*floor(H/28 + 6/7))`` into 3). Only the model graph's own nodes, never a
     subgraph's (its constraints hold only where it runs), and never a data-dependent symbol."""
-    if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
-           for v in node.attrs.values()):
+    if _has_subgraph(node):
         return False
     raised = False
     for c in constraints:
@@ -132,8 +137,7 @@ def _prove_facts(node: Node, constraints: Sequence[Constraint], scope: Scope) ->
     the valid-set solver's exact residue-class fold of that constraint inside the sizes' sets proved so far
     (which hold there too), within a fixed number of steps; only the model graph's own nodes, and sizes that are
     not data-dependent. The valid set itself is still solved from the constraints as written, without these."""
-    if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
-           for v in node.attrs.values()):
+    if _has_subgraph(node):
         return False
     changed = False
     for c in constraints:
