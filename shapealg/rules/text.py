@@ -141,22 +141,15 @@ def array_feature_extractor(ctx: NodeContext, x: Value, idx: Value):
 
 
 @register("TreeEnsemble", domain=ML, since=5, cost=free_cost)
-def tree_ensemble(ctx: NodeContext, x: Value, *, n_targets=None, **_):
-    if n_targets is None:
-        raise RuleError("n_targets attribute missing")
-    if len(x.shape) != 2:
-        raise RuleError(f"input must be [N, F], got rank {len(x.shape)}")
-    return Value((x.shape[0], n_targets), x.dtype)
-
-
 @register("TreeEnsembleRegressor", domain=ML, cost=free_cost)
-def tree_ensemble_regressor(ctx: NodeContext, x: Value, *, n_targets=None, **_):
-    """[N, n_targets]; the input is [N, F] (onnx and onnxruntime refuse another rank)."""
+def tree_ensemble(ctx: NodeContext, x: Value, *, n_targets=None, **_):
+    """[N, n_targets]; the input is [N, F] (onnx and onnxruntime refuse another rank). TreeEnsemble keeps the
+    input's type, TreeEnsembleRegressor gives float."""
     if n_targets is None:
         raise RuleError("n_targets attribute missing")
     if len(x.shape) != 2:
         raise RuleError(f"input must be [N, F], got rank {len(x.shape)}")
-    return Value((x.shape[0], n_targets), DType.FLOAT)
+    return Value((x.shape[0], n_targets), x.dtype if ctx.op_type == "TreeEnsemble" else DType.FLOAT)
 
 
 @register("LinearRegressor", domain=ML, cost=free_cost)
